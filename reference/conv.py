@@ -29,18 +29,26 @@ output is (N, C_out, H_out, W_out) with
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 
-Pair = Union[int, tuple[int, int]]
-Padding = Union[int, tuple[int, int], str]
+Pair = int | tuple[int, int]
+Padding = int | tuple[int, int] | str
+
+
+def _is_int(value: object) -> bool:
+    """An int (Python or NumPy), but not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _pair(value: Pair, name: str, minimum: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints, each at least ``minimum``."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+    if _is_int(value):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(_is_int(v) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -60,6 +68,10 @@ def _check_args(
         raise ValueError(f"x must have 4 dimensions (N, C_in, H, W), got shape {x.shape}")
     if w.ndim != 4:
         raise ValueError(f"w must have 4 dimensions (C_out, C_in, kH, kW), got shape {w.shape}")
+    if 0 in x.shape[:2] or 0 in w.shape[:2]:
+        raise ValueError(
+            f"x (N, C_in) and w (C_out, C_in) must be non-empty, got x {x.shape}, w {w.shape}"
+        )
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"channel mismatch: x has C_in={x.shape[1]} channels but w expects {w.shape[1]}"
@@ -79,9 +91,7 @@ def _check_args(
         p = _pair(padding, "padding", 0)
     if bias is not None and bias.shape != (w.shape[0],):
         raise ValueError(f"bias must have shape (C_out,) = ({w.shape[0]},), got {bias.shape}")
-    out = tuple(
-        (x.shape[2 + a] + 2 * p[a] - r[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(2)
-    )
+    out = tuple((x.shape[2 + a] + 2 * p[a] - r[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(2))
     if min(out) < 1:
         raise ValueError(
             f"the output would be empty: input {x.shape[2]}x{x.shape[3]} with padding {p} is "
@@ -89,6 +99,13 @@ def _check_args(
             f"({r[0] * (k[0] - 1) + 1}x{r[1] * (k[1] - 1) + 1})"
         )
     return r, s, p, out  # type: ignore[return-value]
+
+
+def _rate(rate: int) -> int:
+    """space-to-batch uses one rate for both axes: an int >= 1."""
+    if not _is_int(rate) or rate < 1:
+        raise ValueError(f"rate must be an int >= 1 (the same for both axes), got {rate!r}")
+    return int(rate)
 
 
 def _pad(x: np.ndarray, p: tuple[int, int]) -> np.ndarray:
@@ -119,6 +136,8 @@ def atrous_conv2d_loops(
     Returns:
         y, (N, C_out, H_out, W_out), in the result type of ``x`` and ``w``.
     """
+    x, w = np.asarray(x), np.asarray(w)
+    bias = None if bias is None else np.asarray(bias)
     (r_h, r_w), (s_h, s_w), p, (H_out, W_out) = _check_args(x, w, rate, stride, padding, bias)
     N, C_in = x.shape[:2]
     C_out, _, kH, kW = w.shape
@@ -153,6 +172,8 @@ def atrous_conv2d(
 
     Same arguments and result as :func:`atrous_conv2d_loops`.
     """
+    x, w = np.asarray(x), np.asarray(w)
+    bias = None if bias is None else np.asarray(bias)
     (r_h, r_w), (s_h, s_w), p, (H_out, W_out) = _check_args(x, w, rate, stride, padding, bias)
     N, C_in = x.shape[:2]
     C_out, _, kH, kW = w.shape
@@ -181,6 +202,7 @@ def upsample_filter(w: np.ndarray, rate: Pair) -> np.ndarray:
     the effective filter size of the paper. A rate-``r`` atrous convolution with ``w``
     equals an ordinary (rate 1) convolution with ``upsample_filter(w, r)``.
     """
+    w = np.asarray(w)
     if w.ndim != 4:
         raise ValueError(f"w must have 4 dimensions (C_out, C_in, kH, kW), got shape {w.shape}")
     r_h, r_w = _pair(rate, "rate", 1)
@@ -205,9 +227,10 @@ def space_to_batch(x: np.ndarray, rate: int) -> np.ndarray:
     Returns:
         (rate * rate * N, C, ceil(H / rate), ceil(W / rate)), batch ordered as (a, b, n).
     """
+    x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {x.shape}")
-    r, _ = _pair(rate, "rate", 1)
+    r = _rate(rate)
     N, C, H, W = x.shape
     Hp, Wp = -(-H // r) * r, -(-W // r) * r
     xp = np.pad(x, ((0, 0), (0, 0), (0, Hp - H), (0, Wp - W)))
@@ -228,9 +251,10 @@ def batch_to_space(y: np.ndarray, rate: int, size: tuple[int, int] | None = None
     Returns:
         (N, C, H, W).
     """
+    y = np.asarray(y)
     if y.ndim != 4:
         raise ValueError(f"y must have 4 dimensions (r*r*N, C, h, w), got shape {y.shape}")
-    r, _ = _pair(rate, "rate", 1)
+    r = _rate(rate)
     B, C, h, w = y.shape
     if B % (r * r):
         raise ValueError(f"y's batch size {B} is not a multiple of rate**2 = {r * r}")
@@ -238,7 +262,8 @@ def batch_to_space(y: np.ndarray, rate: int, size: tuple[int, int] | None = None
     x = y.reshape(r, r, N, C, h, w).transpose(2, 3, 4, 0, 5, 1)  # (N, C, h, a, w, b)
     x = x.reshape(N, C, h * r, w * r)
     if size is not None:
-        if size[0] > h * r or size[1] > w * r:
+        H, W = _pair(size, "size", 1)
+        if H > h * r or W > w * r:
             raise ValueError(f"size {size} is larger than the reassembled {h * r}x{w * r}")
-        x = x[:, :, : size[0], : size[1]]
+        x = x[:, :, :H, :W]
     return x
