@@ -1,0 +1,43 @@
+"""Every chapter (chapters/*.py, jupytext percent format) runs as a real notebook.
+
+Each file is read with jupytext and executed cell by cell with nbclient in this
+environment's ``python3`` kernel, with ``ATROUS_CHAPTER_SMALL=1`` so that heavy cells run
+small. A chapter's claims are ``assert``s, so a wrong claim fails its test. New chapters
+are picked up automatically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import pytest
+from nbclient import NotebookClient
+
+CHAPTERS = sorted((Path(__file__).resolve().parent.parent / "chapters").glob("*.py"))
+
+
+def test_there_are_chapters() -> None:
+    assert CHAPTERS, "no chapters/*.py found"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[path.stem for path in CHAPTERS])
+def test_chapter_executes(chapter: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ATROUS_CHAPTER_SMALL", "1")  # inherited by the kernel
+    notebook = jupytext.read(chapter)
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=300,
+        resources={"metadata": {"path": str(tmp_path)}},  # the kernel runs in tmp_path
+    )
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on failure
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors
