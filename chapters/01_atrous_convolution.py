@@ -189,9 +189,10 @@ for rate in (6, 12, 18, 24):
 # At the ASPP rates (6, 12, 18), and even 24, every position still uses at least four of
 # the nine weights, but the share that uses all nine falls from 2/3 to 1/5. Past rate 32
 # the filter starts to degenerate; this is why the paper adds the image-pooling branch for
-# global context rather than pushing the rate higher: "when the rate value becomes close
-# to the feature map size, the 3x3 filter [...] degenerates to a simple 1x1 filter"
-# (Sec. 3.3).
+# global context rather than pushing the rate higher: "In the extreme case where the rate
+# value is close to the feature map size, the 3x3 filter, instead of capturing the whole
+# image context, degenerates to a simple 1x1 filter since only the center filter weight
+# is effective" (Sec. 3.3).
 #
 # ## 1.5 Receptive field and gridding
 #
