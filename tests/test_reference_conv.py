@@ -36,7 +36,7 @@ def _call(fn, p: ConvProblem) -> np.ndarray:
     return fn(p.x, p.w, rate=p.rate, stride=p.stride, padding=p.padding, bias=p.bias)
 
 
-@settings(max_examples=60)
+@settings(max_examples=200)
 @given(p=conv_problems())
 def test_loops_vectorized_and_torch_agree(p: ConvProblem) -> None:
     loops = _call(atrous_conv2d_loops, p)
@@ -65,6 +65,7 @@ def test_output_size_rule(p: ConvProblem) -> None:
         assert y.shape[2 + a] == expected
 
 
+@settings(max_examples=100)
 @given(p=conv_problems())
 def test_atrous_equals_conv_with_upsampled_filter(p: ConvProblem) -> None:
     """Rate r with w == rate 1 with w's taps spread out by r - 1 zeros (Sec. 3.1)."""
@@ -87,6 +88,7 @@ def test_upsampled_filter_shape_and_taps(w: np.ndarray, rate: int) -> None:
     assert np.count_nonzero(up) == np.count_nonzero(w)
 
 
+@settings(max_examples=100)
 @given(p=conv_problems(unit_stride=True, same=True, max_rate=4), rate=rates())
 def test_space_to_batch_identity(p: ConvProblem, rate: int) -> None:
     """A "same" rate-r conv == a rate-1 "same" conv of the r*r sub-images, put back."""
