@@ -159,6 +159,8 @@ W = np.zeros((3, 2, 3, 3))
         ((X, W), {"rate": 4}, "output would be empty"),
         ((X[:, :, :2], W), {}, "output would be empty"),
         ((X, W), {"bias": np.zeros(2)}, "bias"),
+        ((X[:0], W), {}, "non-empty"),
+        ((X, W[:0]), {}, "non-empty"),
     ],
 )
 def test_bad_input_is_a_value_error_naming_the_parameter(fn, args, kwargs, name) -> None:
