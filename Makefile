@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check atrous reference tests bench
+	$(VENV)/bin/ruff format --check atrous reference tests bench docs chapters
 
 bench: $(STAMP)
 	$(PY) bench/reference_conv.py
 
 clean:
 	rm -rf $(VENV) runs figures .pytest_cache .hypothesis
+
+docs: $(STAMP)
+	$(PY) docs/build.py
