@@ -121,7 +121,7 @@ class ASPP(nn.Module):
         branches = [m for m in self.convs if isinstance(m, ASPPConv)]
         if len(rates) != len(branches):
             raise ValueError(f"this ASPP has {len(branches)} atrous branches, got rates {rates}")
-        for branch, rate in zip(branches, rates):
+        for branch, rate in zip(branches, rates, strict=True):
             branch.set_rate(rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -174,7 +174,8 @@ class ResNetBackbone(nn.Module):
     def set_output_stride(self, config: DeepLabV3Config) -> None:
         """Apply the strides and rates of :func:`block_plans` for ``config.output_stride``."""
         for plan in block_plans(config):
-            for u, (unit, rate) in enumerate(zip(self.get_submodule(plan.name), plan.unit_rates)):
+            units = self.get_submodule(plan.name)
+            for u, (unit, rate) in enumerate(zip(units, plan.unit_rates, strict=True)):
                 unit.set_stride_and_rate(plan.stride if u == 0 else 1, rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
