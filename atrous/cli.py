@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from atrous.commands import add_commands, add_demo_options
+
 
 def _demo(args: argparse.Namespace) -> int:
-    from atrous.figures import plot_valid_weights
+    from atrous.commands import _demo as demo
 
-    path = plot_valid_weights(args.out)
-    print(f"wrote {path}")
-    return 0
+    return demo(args)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -39,9 +39,11 @@ def _summary(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(commands)  # train, eval, predict (atrous.commands)
 
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
+    add_demo_options(demo)
     demo.set_defaults(func=_demo)
 
     summary = commands.add_parser(
