@@ -18,6 +18,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from atrous.presets import get_preset
+    from atrous.summary import summary
+
+    try:
+        config = get_preset(args.preset)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    strides = None if args.output_stride is None else (args.output_stride,)
+    if strides is not None and args.output_stride not in config.output_strides:
+        raise SystemExit(
+            f"--output-stride must be one of {config.output_strides} for preset "
+            f"{args.preset!r}, got {args.output_stride}"
+        )
+    print(summary(config, (args.size, args.size), strides, name=args.preset))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -25,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
     demo.set_defaults(func=_demo)
+
+    summary = commands.add_parser(
+        "summary", help="parameters, FLOPs and per-stage feature maps and rates of a preset"
+    )
+    summary.add_argument("preset", help="a name from atrous.presets, e.g. tiny or resnet101")
+    summary.add_argument(
+        "--output-stride", type=int, default=None, help="only this output stride (default: all)"
+    )
+    summary.add_argument("--size", type=int, default=513, help="input side in pixels")
+    summary.set_defaults(func=_summary)
     return parser
 
 

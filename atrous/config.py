@@ -1,0 +1,171 @@
+"""The configuration of a DeepLabv3 network: one frozen dataclass (Sec. 3 of the paper).
+
+Every row of the paper's tables is one :class:`DeepLabV3Config`: the ResNet depth, how many
+cascaded copies of block4 follow it (Sec. 3.2, Tab. 1 to 3), the ``output_stride`` reached by
+atrous convolution (Sec. 3.1), the ``multi_grid`` unit rates (Sec. 3.2.1), and the ASPP head
+(Sec. 3.3, Tab. 5). Named instances live in :mod:`atrous.presets`.
+
+No parameter of the network depends on ``output_stride``: two configs that differ only in it
+describe the same weights (train at 16, evaluate at 8, Tab. 4, 6 and 10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Output stride after the stem (7x7 conv with stride 2, then 3x3 max pool with stride 2).
+STEM_STRIDE = 4
+#: Output stride of block4 in an ImageNet ResNet: the stem and three stride-2 blocks.
+BLOCK4_STRIDE = 32
+#: At most three extra blocks, block5 to block7, as in the paper (Sec. 3.2).
+MAX_EXTRA_BLOCKS = 3
+HEADS = ("aspp", "cascade")
+
+
+@dataclass(frozen=True)
+class DeepLabV3Config:
+    """All the choices that define a DeepLabv3 network.
+
+    Rates are the paper's: ``aspp_rates`` are given at output_stride 16 and scaled by
+    ``16 / output_stride`` (doubled at 8, Sec. 3.3); ``multi_grid`` unit rates are multiplied
+    by the rate of the block they sit in (Sec. 3.2.1).
+    """
+
+    # int, 21: classes predicted by the final 1x1 conv (PASCAL VOC: 20 + background).
+    num_classes: int = 21
+    # tuple[int, ...], (3, 4, 6, 3): bottleneck units in block1..block4. ResNet-50 is
+    # (3, 4, 6, 3), ResNet-101 (3, 4, 23, 3); (1, 1, 1, 1) makes a tiny CPU network.
+    depths: tuple[int, ...] = (3, 4, 6, 3)
+    # int, 64: stem channels and block1's bottleneck width; block i has width * 2**(i-1)
+    # and outputs 4x that. torchvision's ResNet has 64; 16 is a 1/4-width network.
+    width: int = 64
+    # int, 0: cascaded copies of block4 after it, block5..block7 (Sec. 3.2), 0 to 3.
+    extra_blocks: int = 0
+    # int, 16: input resolution / feature-map resolution, a power of two from 4 up to the
+    # natural stride (32 with block4 only, 64/128/256 with 1/2/3 extra blocks).
+    output_stride: int = 16
+    # tuple[int, int, int], (1, 2, 4): unit rates of the three units of block4..block7
+    # (Sec. 3.2.1), multiplied by the block's rate. A block with more or fewer than three
+    # units cycles through them (unit i uses multi_grid[i % 3]; our extension).
+    multi_grid: tuple[int, int, int] = (1, 2, 4)
+    # str, "aspp": "aspp" puts ASPP on the last block (Sec. 3.3); "cascade" puts only the
+    # final 1x1 classifier on it (Sec. 3.2, Tab. 1 to 4, usually with extra_blocks=3).
+    head: str = "aspp"
+    # tuple[int, ...], (6, 12, 18): rates of ASPP's 3x3 branches at output_stride 16; at
+    # another output stride they are scaled by 16 / output_stride and must stay integers.
+    aspp_rates: tuple[int, ...] = (6, 12, 18)
+    # bool, True: add ASPP's image-level branch (global average pool, 1x1 conv, BN, ReLU,
+    # bilinear upsampling; Sec. 3.3, Tab. 5).
+    image_pooling: bool = True
+    # int, 256: filters of every ASPP branch and of its 1x1 projection.
+    aspp_channels: int = 256
+    # bool, True: align_corners of the bilinear upsampling of the logits. True matches the
+    # paper's TensorFlow code (crops of 16k + 1, e.g. 513); False matches torchvision.
+    align_corners: bool = True
+    # float, 0.0003: PyTorch BN momentum; the paper's BN decay 0.9997 is 1 - momentum.
+    bn_momentum: float = 0.0003
+    # bool, False: in a block whose stride was replaced by atrous convolution, give the first
+    # unit the rate *before* the replacement, as torchvision does. False: every unit of the
+    # block uses the block's rate, as the paper's code does. Only for exact torchvision
+    # compatibility (atrous.from_torchvision).
+    first_unit_previous_rate: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept lists (e.g. from a command line or JSON) but store tuples, so the config
+        # stays hashable and comparable.
+        for name in ("depths", "multi_grid", "aspp_rates"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        _validate(self)
+
+    @property
+    def natural_stride(self) -> int:
+        """Output stride of the network without atrous convolution: 32 * 2**extra_blocks."""
+        return BLOCK4_STRIDE * 2**self.extra_blocks
+
+    @property
+    def output_strides(self) -> tuple[int, ...]:
+        """Every output stride this network can reach: 4, 8, ..., natural_stride."""
+        strides, s = [], STEM_STRIDE
+        while s <= self.natural_stride:
+            strides.append(s)
+            s *= 2
+        return tuple(strides)
+
+    def scaled_aspp_rates(self, output_stride: int | None = None) -> tuple[int, ...]:
+        """ASPP rates at ``output_stride`` (default: this config's): rates * 16 / os."""
+        os = self.output_stride if output_stride is None else output_stride
+        return tuple(_scale_rate(r, os) for r in self.aspp_rates)
+
+
+def _scale_rate(rate: int, output_stride: int) -> int:
+    """A rate given at output_stride 16, at ``output_stride``; ValueError if not an integer."""
+    if (rate * 16) % output_stride:
+        raise ValueError(
+            f"aspp_rates are given at output_stride 16 and scaled by 16 / output_stride; "
+            f"rate {rate} at output_stride {output_stride} would be {rate * 16 / output_stride:g}. "
+            f"At output_stride {output_stride} every ASPP rate must be a multiple of "
+            f"{output_stride // 16}"
+        )
+    return rate * 16 // output_stride
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(c: DeepLabV3Config) -> None:
+    """Raise ValueError naming the field and what is allowed."""
+    if not _is_int(c.num_classes) or c.num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {c.num_classes!r}")
+    if (
+        not isinstance(c.depths, tuple)
+        or len(c.depths) != 4
+        or not all(_is_int(d) and d >= 1 for d in c.depths)
+    ):
+        raise ValueError(
+            f"depths must be 4 ints >= 1 (units in block1..block4, e.g. (3, 4, 6, 3) for "
+            f"ResNet-50), got {c.depths!r}"
+        )
+    if not _is_int(c.width) or c.width < 1:
+        raise ValueError(f"width must be an int >= 1 (torchvision's ResNet: 64), got {c.width!r}")
+    if not _is_int(c.extra_blocks) or not 0 <= c.extra_blocks <= MAX_EXTRA_BLOCKS:
+        raise ValueError(
+            f"extra_blocks must be an int from 0 to {MAX_EXTRA_BLOCKS} (block5..block7), "
+            f"got {c.extra_blocks!r}"
+        )
+    if c.output_stride not in c.output_strides or not _is_int(c.output_stride):
+        raise ValueError(
+            f"output_stride must be a power of two from {STEM_STRIDE} up to the natural stride "
+            f"{c.natural_stride} of a network with extra_blocks={c.extra_blocks}: one of "
+            f"{c.output_strides}, got {c.output_stride!r}"
+        )
+    if (
+        not isinstance(c.multi_grid, tuple)
+        or len(c.multi_grid) != 3
+        or not all(_is_int(r) and r >= 1 for r in c.multi_grid)
+    ):
+        raise ValueError(
+            f"multi_grid must be 3 int unit rates >= 1 (one per unit of block4..block7, "
+            f"Sec. 3.2.1), got {c.multi_grid!r}"
+        )
+    if c.head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {c.head!r}")
+    if not isinstance(c.aspp_rates, tuple) or not all(_is_int(r) and r >= 1 for r in c.aspp_rates):
+        raise ValueError(
+            f"aspp_rates must be a tuple of int rates >= 1 (at output_stride 16), "
+            f"got {c.aspp_rates!r}"
+        )
+    if not _is_int(c.aspp_channels) or c.aspp_channels < 1:
+        raise ValueError(f"aspp_channels must be an int >= 1, got {c.aspp_channels!r}")
+    for name in ("image_pooling", "align_corners", "first_unit_previous_rate"):
+        if not isinstance(getattr(c, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
+    if not isinstance(c.bn_momentum, (int, float)) or not 0.0 <= c.bn_momentum <= 1.0:
+        raise ValueError(
+            f"bn_momentum must be a float in [0, 1] (the paper's decay 0.9997 is 0.0003), "
+            f"got {c.bn_momentum!r}"
+        )
+    if c.head == "aspp":
+        c.scaled_aspp_rates()  # raises if a rate is not an integer at this output stride
