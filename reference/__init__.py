@@ -15,6 +15,8 @@ It never imports torch or atrous, so it can check them. One module per concept:
 - :mod:`reference.metric`: the confusion matrix and mean intersection-over-union
   (:func:`confusion_matrix`, :func:`iou_per_class`, :func:`mean_iou`; Sec. 4).
 - :mod:`reference.schedule`: the "poly" learning rate (:func:`poly_lr`; Sec. 4.1).
+- :mod:`reference.network`: a forward pass of the whole DeepLabv3 network in eval mode
+  (:func:`deeplabv3_forward`; Sec. 3), built only from :func:`atrous_conv2d` and NumPy.
 """
 
 from reference.conv import (
@@ -25,6 +27,7 @@ from reference.conv import (
     upsample_filter,
 )
 from reference.metric import confusion_matrix, iou_per_class, mean_iou
+from reference.network import deeplabv3_forward
 from reference.receptive_field import ReceptiveField, coverage, receptive_field
 from reference.schedule import poly_lr
 from reference.valid_weights import valid_weight_counts, valid_weight_histogram
@@ -36,6 +39,7 @@ __all__ = [
     "batch_to_space",
     "confusion_matrix",
     "coverage",
+    "deeplabv3_forward",
     "iou_per_class",
     "mean_iou",
     "poly_lr",

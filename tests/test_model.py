@@ -354,3 +354,21 @@ def test_align_corners_false_differs_only_in_upsampling(size):
     with torch.no_grad():
         torch.testing.assert_close(a(x, upsample=False), b(x, upsample=False), rtol=0, atol=0)
         assert not np.allclose(a(x).numpy(), b(x).numpy())
+
+
+@pytest.mark.gpu
+def test_cuda_with_fp16_autocast_and_channels_last_matches_cpu():
+    model = random_model(TINY, 4)
+    x = torch.randn(2, 3, 33, 33)
+    with torch.no_grad():
+        expected = model(x)
+        model = model.cuda().to(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.float16):
+            actual = model(x.cuda().to(memory_format=torch.channels_last)).float().cpu()
+    assert (actual - expected).abs().max() / expected.abs().max() < 0.05
+    # A batch-size-1 training step on the GPU under autocast.
+    model.train()
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = model(torch.randn(1, 3, 33, 33, device="cuda")).float().square().mean()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
