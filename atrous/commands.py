@@ -36,8 +36,9 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
         raise _fail(error) from None
     last = result.history[-1] if result.history else {}
-    print(f"trained {result.iteration} iterations; final loss {last.get('loss', float('nan')):.4f}")
-    print(f"wrote {run_dir / 'checkpoint.pt'}, {run_dir / 'metrics.jsonl'}, {run_dir / 'curves.png'}")
+    loss = last.get("loss", float("nan"))
+    print(f"trained {result.iteration} iterations; final loss {loss:.4f}")
+    print(f"wrote checkpoint.pt, metrics.jsonl and curves.png into {run_dir}")
     return 0
 
 
@@ -52,6 +53,8 @@ def eval_settings(args: argparse.Namespace, config) -> dict:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from torch.utils.data import Subset
+
     from atrous.checkpoint import load_model
     from atrous.evaluate import evaluate
     from atrous.train import build_dataset, default_eval_transform
@@ -62,6 +65,11 @@ def _eval(args: argparse.Namespace) -> int:
         config = apply_overrides(state["config"], args.set)
         split = args.split or config.data.val_split
         dataset = build_dataset(config.data, split)
+        names = getattr(dataset, "class_names", ())
+        if args.limit is not None:
+            if args.limit < 1:
+                raise ValueError(f"--limit must be >= 1, got {args.limit}")
+            dataset = Subset(dataset, range(min(args.limit, len(dataset))))
         settings = eval_settings(args, config)
         if settings["output_stride"] not in (None, *model.config.output_strides):
             raise ValueError(
@@ -72,7 +80,7 @@ def _eval(args: argparse.Namespace) -> int:
             model,
             dataset,
             default_eval_transform(),
-            class_names=getattr(dataset, "class_names", ()),
+            class_names=names,
             progress=not args.quiet,
             **settings,
         )
@@ -167,9 +175,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
     _add_inference_options(evaluate)
-    evaluate.add_argument("--split", default=None, help="split to evaluate (default data.val_split)")
+    evaluate.add_argument("--split", default=None, help="default: data.val_split")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
     evaluate.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP
+        "--limit", type=int, default=None, help="only the first N images (a quick check)"
     )
     evaluate.add_argument("--out", default=None, help="JSON file (default RUN_DIR/eval.json)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -126,7 +126,9 @@ class EvalResult:
         names = self.class_names or [str(i) for i in range(len(self.iou))]
         return {
             "miou": self.miou,
-            "iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, self.iou)},
+            "iou": {
+                n: (None if np.isnan(v) else float(v)) for n, v in zip(names, self.iou, strict=True)
+            },
             "confusion": self.confusion.tolist(),
             **self.settings,
         }
@@ -135,8 +137,10 @@ class EvalResult:
         """A text table: the IoU of each class, then the mean."""
         names = self.class_names or [str(i) for i in range(len(self.iou))]
         width = max(len(n) for n in [*names, "mIOU"])
-        lines = [f"{n:<{width}}  {'-' if np.isnan(v) else f'{100 * v:6.2f}'}"
-                 for n, v in zip(names, self.iou)]
+        lines = [
+            f"{n:<{width}}  {'-' if np.isnan(v) else f'{100 * v:6.2f}'}"
+            for n, v in zip(names, self.iou, strict=True)
+        ]
         lines.append(f"{'mIOU':<{width}}  {100 * self.miou:6.2f}")
         return "\n".join(lines)
 
@@ -194,5 +198,6 @@ def evaluate(
         "flip": flip,
         "images": len(dataset),
     }
-    return EvalResult(confusion.cpu().numpy(), iou_from_confusion(confusion), list(class_names),
-                      settings)
+    return EvalResult(
+        confusion.cpu().numpy(), iou_from_confusion(confusion), list(class_names), settings
+    )

@@ -147,13 +147,13 @@ class IterationSampler(Sampler):
 
 def build_dataset(data: DataConfig, split: str) -> Dataset:
     """The dataset ``data.dataset`` of ``split``, returning raw (image, label) pairs."""
-    from atrous import data as datasets  # imported here: the data package is heavy
-
     if data.dataset != "synthetic" and not Path(data.root).is_dir():
         raise FileNotFoundError(
             f"data.root {data.root!r} is not a folder: the {data.dataset!r} dataset must be "
             f"downloaded first (see the README) and data.root set to it"
         )
+    from atrous import data as datasets  # imported here: the data package is heavy
+
     if data.dataset == "synthetic":
         kwargs: dict[str, Any] = {}
         if data.synthetic_size:
@@ -558,3 +558,10 @@ def _labelled_pixels(
 def load_train_config(state: dict[str, Any]) -> TrainConfig:
     """The :class:`TrainConfig` a checkpoint was trained with."""
     return from_dict(state["config"])
+
+
+def default_eval_transform() -> Transform:
+    """Normalisation only (whole images, no crop): the data package's ``EvalTransform``."""
+    from atrous.data.transforms import EvalTransform
+
+    return EvalTransform()

@@ -74,8 +74,14 @@ def tiny_config(**tables):
     values = {
         "model": {"preset": "tiny", "num_classes": 4, "aspp_channels": 16},
         "data": {"crop_size": 17},
-        "train": {"iterations": 4, "batch_size": 2, "base_lr": 0.01, "log_every": 1,
-                  "checkpoint_every": 2, "device": "cpu"},
+        "train": {
+            "iterations": 4,
+            "batch_size": 2,
+            "base_lr": 0.01,
+            "log_every": 1,
+            "checkpoint_every": 2,
+            "device": "cpu",
+        },
     }
     for name, table in tables.items():
         values.setdefault(name, {}).update(table)

@@ -1,0 +1,137 @@
+"""Evaluation (Sec. 4.3): the streaming confusion matrix and mIOU against the NumPy oracle,
+multi-scale and flip averaging, any output stride, whole images of any size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference
+from atrous import DeepLabV3, get_preset
+from atrous.evaluate import (
+    confusion_matrix,
+    evaluate,
+    iou_from_confusion,
+    predict_labels,
+    predict_probabilities,
+)
+from tests.helpers_train import FlipCrop, Rectangles
+
+torch.set_num_threads(1)
+
+
+@st.composite
+def predictions(draw, *, max_classes: int = 6, max_side: int = 10):
+    """(pred, target, K): target has some 255s; classes may be absent from both."""
+    k = draw(st.integers(1, max_classes))
+    shape = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    pred = rng.integers(0, k, size=shape)
+    target = rng.integers(0, k, size=shape)
+    target[rng.random(shape) < draw(st.floats(0, 1))] = 255
+    return pred, target, k
+
+
+@given(predictions())
+def test_confusion_and_miou_match_reference(case):
+    pred, target, k = case
+    confusion = confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), k)
+    expected = reference.confusion_matrix(pred, target, k)
+    np.testing.assert_array_equal(confusion.numpy(), expected)
+    np.testing.assert_allclose(
+        iou_from_confusion(confusion), reference.iou_per_class(expected), equal_nan=True
+    )
+
+
+class _Fixed(torch.nn.Module):
+    """A 'model' whose logits are a fixed function of the image (its first K channels)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.cat([x, -x], 1)[:, : self.k] + self.anchor
+
+
+def test_evaluate_equals_reference_over_a_dataset():
+    dataset = Rectangles(length=5, size=13, seed=3)
+    model = DeepLabV3(get_preset("tiny", num_classes=4, aspp_channels=8)).eval()
+    result = evaluate(model, dataset, FlipCrop(flip=False), progress=False)
+    total = np.zeros((4, 4), dtype=np.int64)
+    for i in range(len(dataset)):
+        image, label = FlipCrop(flip=False)(*dataset[i])
+        with torch.no_grad():
+            pred = model(image[None]).argmax(1)[0].numpy()
+        total += reference.confusion_matrix(pred, label.numpy(), 4)
+    np.testing.assert_array_equal(result.confusion, total)
+    assert result.miou == pytest.approx(reference.mean_iou(total), rel=1e-12)
+    assert result.to_dict()["miou"] == result.miou
+    assert "mIOU" in result.table()
+
+
+@given(
+    h=st.integers(1, 23),
+    w=st.integers(1, 23),
+    flip=st.booleans(),
+    scales=st.lists(st.sampled_from([0.5, 0.75, 1.0, 1.25, 1.5]), min_size=1, max_size=3),
+)
+@settings(max_examples=10)
+def test_multi_scale_and_flip_average_probabilities(h, w, flip, scales):
+    torch.manual_seed(h * 31 + w)
+    model = DeepLabV3(get_preset("tiny", num_classes=3, aspp_channels=8)).eval()
+    image = torch.randn(1, 3, h, w)
+    probs = predict_probabilities(model, image, scales, flip)
+    assert probs.shape == (1, 3, h, w)  # whole image, any size
+    torch.testing.assert_close(probs.sum(1), torch.ones(1, h, w))
+    expected = []
+    with torch.no_grad():
+        for s in scales:
+            size = [max(1, round(h * s)), max(1, round(w * s))]
+            x = torch.nn.functional.interpolate(image, size, mode="bilinear", align_corners=True)
+            for f in [False, True] if flip else [False]:
+                logits = model(x.flip(-1) if f else x)
+                logits = logits.flip(-1) if f else logits
+                logits = torch.nn.functional.interpolate(
+                    logits, (h, w), mode="bilinear", align_corners=True
+                )
+                expected.append(logits.softmax(1))
+    torch.testing.assert_close(probs, torch.stack(expected).mean(0))
+
+
+def test_flip_averaging_is_flip_equivariant():
+    torch.manual_seed(0)
+    model = DeepLabV3(get_preset("tiny", num_classes=3, aspp_channels=8)).eval()
+    image = torch.randn(1, 3, 17, 21)
+    a = predict_probabilities(model, image, flip=True)
+    b = predict_probabilities(model, image.flip(-1), flip=True).flip(-1)
+    torch.testing.assert_close(a, b)
+
+
+def test_output_stride_is_switched_and_restored():
+    model = DeepLabV3(get_preset("tiny", num_classes=4, aspp_channels=8)).train()
+    dataset = Rectangles(length=2, size=17)
+    at8 = evaluate(model, dataset, FlipCrop(flip=False), output_stride=8, progress=False)
+    assert model.config.output_stride == 16 and model.training  # as it was
+    assert at8.settings["output_stride"] == 8
+    model.set_output_stride(8)
+    again = evaluate(model.eval(), dataset, FlipCrop(flip=False), progress=False)
+    np.testing.assert_array_equal(at8.confusion, again.confusion)
+
+
+def test_bad_input():
+    model = _Fixed(3)
+    with pytest.raises(ValueError, match="scales"):
+        predict_labels(model, torch.zeros(1, 3, 4, 4), scales=[])
+    with pytest.raises(ValueError, match="scales"):
+        predict_labels(model, torch.zeros(1, 3, 4, 4), scales=[0.0])
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        predict_labels(model, torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match="num_classes=3"):
+        confusion_matrix(torch.zeros(2, dtype=torch.long), torch.tensor([0, 7]), 3)
+    with pytest.raises(ValueError, match="no images"):
+        evaluate(model, Rectangles(0), FlipCrop(), num_classes=3, progress=False)

@@ -1,0 +1,290 @@
+"""Training (Sec. 4.1): the schedule, the data stream, exact resume, accumulation, stage 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference
+from atrous.checkpoint import read_checkpoint
+from atrous.train import (
+    IterationSampler,
+    SampleStream,
+    downsample_labels,
+    parameter_groups,
+    poly_lr,
+    read_metrics,
+    segmentation_loss_sum,
+    train,
+)
+from tests.helpers_train import FlipCrop, Rectangles, tiny_config
+
+torch.set_num_threads(1)
+
+
+def _run(tmp_path, name="run", dataset=None, transform=None, **tables):
+    config = tiny_config(**tables)
+    return train(
+        config,
+        tmp_path / name,
+        dataset=Rectangles() if dataset is None else dataset,
+        transform=transform or FlipCrop(17),
+        progress=False,
+        **tables.pop("_kwargs", {}),
+    )
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@given(
+    base_lr=st.floats(0, 1),
+    max_steps=st.integers(1, 10**5),
+    fraction=st.floats(0, 1),
+    power=st.floats(0, 2),
+)
+def test_poly_lr_matches_reference(base_lr, max_steps, fraction, power):
+    step = round(fraction * max_steps)
+    expected = reference.poly_lr(base_lr, step, max_steps, power)
+    assert poly_lr(base_lr, step, max_steps, power) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+@given(length=st.integers(1, 20), seed=st.integers(0, 2**32 - 1), copies=st.integers(1, 3))
+def test_every_epoch_visits_every_image_once(length, seed, copies):
+    indices = [i for i in range(length) for _ in range(copies)]
+    stream = SampleStream(Rectangles(length), FlipCrop(), seed, indices)
+    for epoch in range(3):
+        seen = [stream.index(k) for k in range(epoch * len(indices), (epoch + 1) * len(indices))]
+        assert sorted(seen) == sorted(indices)
+
+
+@given(seed=st.integers(0, 2**32 - 1), ks=st.lists(st.integers(0, 200), min_size=1, max_size=8))
+@settings(max_examples=10)
+def test_samples_are_a_pure_function_of_seed_and_number(seed, ks):
+    """Any access order, any fresh stream: sample k is the same (what makes resume exact)."""
+    a = SampleStream(Rectangles(5), FlipCrop(9), seed, range(5))
+    b = SampleStream(Rectangles(5), FlipCrop(9), seed, range(5))
+    for k in ks:
+        (xa, ya), (xb, yb) = a[k], b[k]
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert [a.index(k) for k in ks] == [b.index(k) for k in reversed(ks)][::-1]
+
+
+@given(
+    batch=st.integers(1, 12),
+    world=st.sampled_from([1, 2, 3, 4]),
+    start=st.integers(0, 5),
+    count=st.integers(0, 4),
+)
+def test_processes_share_out_the_global_batch(batch, world, start, count):
+    samplers = [IterationSampler(start, start + count, batch, r, world) for r in range(world)]
+    batches = list(zip(*samplers, strict=True))
+    assert len(batches) == count
+    for i, per_rank in enumerate(batches, start=start):
+        merged = sorted(k for ks in per_rank for k in ks)
+        assert merged == list(range(i * batch, (i + 1) * batch))
+
+
+@given(h=st.integers(1, 40), w=st.integers(1, 40), data=st.data())
+def test_downsampled_labels_sit_on_the_logits_grid(h, w, data):
+    oh, ow = data.draw(st.integers(1, h)), data.draw(st.integers(1, w))
+    labels = torch.arange(h * w).reshape(1, h, w)
+    out = downsample_labels(labels, (oh, ow), align_corners=True)
+    assert out.shape == (1, oh, ow)
+    rows = np.rint(np.linspace(0, h - 1, oh)).astype(int)
+    cols = np.rint(np.linspace(0, w - 1, ow)).astype(int)
+    np.testing.assert_array_equal(out[0].numpy(), labels[0].numpy()[np.ix_(rows, cols)])
+
+
+def test_loss_ignores_255_and_upsamples():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 3, 3)
+    labels = torch.randint(0, 3, (2, 5, 5))
+    labels[:, 0] = 255
+    up = torch.nn.functional.interpolate(logits, (5, 5), mode="bilinear", align_corners=True)
+    keep = labels != 255
+    expected = torch.nn.functional.cross_entropy(
+        up.permute(0, 2, 3, 1)[keep], labels[keep], reduction="sum"
+    )
+    assert torch.allclose(segmentation_loss_sum(logits, labels, True, True), expected)
+    # labels downsampled to the logits instead (Tab. 8): only the 3x3 sample points count
+    small = downsample_labels(labels, (3, 3))
+    keep = small != 255
+    expected = torch.nn.functional.cross_entropy(
+        logits.permute(0, 2, 3, 1)[keep], small[keep], reduction="sum"
+    )
+    assert torch.allclose(segmentation_loss_sum(logits, labels, False, True), expected)
+
+
+def test_weight_decay_only_on_conv_weights():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    decay, rest = parameter_groups(model, 1e-4)
+    assert decay["params"] == [model[0].weight] and decay["weight_decay"] == 1e-4
+    assert len(rest["params"]) == 3 and rest["weight_decay"] == 0
+
+
+def test_learns_and_logs(tmp_path):
+    result = _run(tmp_path, train={"iterations": 30, "log_every": 5, "checkpoint_every": 10})
+    run = tmp_path / "run"
+    assert {"checkpoint.pt", "metrics.jsonl", "curves.png", "config.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    history = read_metrics(run / "metrics.jsonl")
+    assert [r["iteration"] for r in history] == [5, 10, 15, 20, 25, 30]
+    assert history == result.history
+    # the logged lr is the poly schedule of the iteration, stepped every iteration
+    for r in history:
+        assert r["lr"] == pytest.approx(reference.poly_lr(0.01, r["iteration"] - 1, 30))
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+    state = read_checkpoint(run)
+    assert state["iteration"] == 30 and state["meta"]["class_names"][1] == "red"
+    assert json.loads((run / "config.json").read_text())["train"]["iterations"] == 30
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    """Interrupted after 3 iterations (checkpoint at 2), resumed: same weights as one run."""
+    tables = {"train": {"iterations": 6, "checkpoint_every": 2, "log_every": 1}}
+    whole = _run(tmp_path, "whole", **tables)
+    config = tiny_config(**tables)
+    part = tmp_path / "part"
+    train(config, part, stop_at=3, dataset=Rectangles(), transform=FlipCrop(17), progress=False)
+    # simulate losing iteration 3: the run died after the checkpoint of iteration 2
+    state = read_checkpoint(part)
+    assert state["iteration"] == 3
+    # a real interruption: go back to the checkpoint at iteration 2
+    train(
+        config,
+        tmp_path / "cut",
+        stop_at=2,
+        dataset=Rectangles(),
+        transform=FlipCrop(17),
+        progress=False,
+    )
+    resumed = train(
+        config,
+        tmp_path / "cut",
+        resume=True,
+        dataset=Rectangles(),
+        transform=FlipCrop(17),
+        progress=False,
+    )
+    assert resumed.iteration == 6
+    _same_weights(whole.model, resumed.model)
+    a, b = read_checkpoint(tmp_path / "whole"), read_checkpoint(tmp_path / "cut")
+    for key in a["optimizer"]["state"]:
+        assert torch.equal(
+            a["optimizer"]["state"][key]["momentum_buffer"],
+            b["optimizer"]["state"][key]["momentum_buffer"],
+        )
+    assert [r["iteration"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert resumed.history == whole.history or [r["loss"] for r in resumed.history] == [
+        r["loss"] for r in whole.history
+    ]
+
+
+def test_accumulation_equals_the_big_batch_when_bn_is_frozen(tmp_path):
+    tables = {"train": {"iterations": 3, "batch_size": 4, "freeze_bn": True}}
+    big = _run(tmp_path, "big", **tables)
+    tables["train"]["accumulate"] = 2
+    small = _run(tmp_path, "small", **tables)
+    for (key, a), b in zip(
+        big.model.state_dict().items(), small.model.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), key
+
+
+def test_stage_two_freezes_bn_at_output_stride_8(tmp_path):
+    _run(tmp_path, "stage1", train={"iterations": 2})
+    stage1 = read_checkpoint(tmp_path / "stage1")
+    result = _run(
+        tmp_path,
+        "stage2",
+        model={"output_stride": 8},
+        train={
+            "iterations": 2,
+            "freeze_bn": True,
+            "init": str(tmp_path / "stage1"),
+            "base_lr": 0.001,
+        },
+    )
+    assert result.model.config.output_stride == 8
+    for key, value in result.model.state_dict().items():
+        if "running" in key or key.endswith("bn1.weight"):
+            assert torch.equal(value, stage1["model"][key]), key  # BN untouched
+    assert not torch.equal(
+        result.model.state_dict()["classifier.1.weight"], stage1["model"]["classifier.1.weight"]
+    )
+
+
+def test_init_from_another_config_names_the_field(tmp_path):
+    _run(tmp_path, "a", train={"iterations": 1})
+    with pytest.raises(ValueError, match="num_classes: checkpoint 4, wanted 5"):
+        _run(
+            tmp_path,
+            "b",
+            model={"num_classes": 5},
+            train={"iterations": 1, "init": str(tmp_path / "a" / "checkpoint.pt")},
+        )
+
+
+def test_labels_downsampled_option_trains(tmp_path):
+    result = _run(tmp_path, train={"iterations": 2, "upsample_logits": False})
+    assert np.isfinite(result.history[-1]["loss"])
+
+
+def test_run_dir_errors(tmp_path):
+    _run(tmp_path, train={"iterations": 1})
+    with pytest.raises(FileExistsError, match="--resume"):
+        _run(tmp_path, train={"iterations": 1})
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(
+            tiny_config(),
+            tmp_path / "empty",
+            resume=True,
+            dataset=Rectangles(),
+            transform=FlipCrop(17),
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="train.base_lr"):
+        train(
+            tiny_config(train={"iterations": 1, "base_lr": 0.5}),
+            tmp_path / "run",
+            resume=True,
+            dataset=Rectangles(),
+            transform=FlipCrop(17),
+            progress=False,
+        )
+
+
+def test_nan_loss_and_empty_data_are_clear(tmp_path):
+    def poisoned(image, label, rng=None):
+        x, y = FlipCrop(17)(image, label, rng)
+        return x * float("nan"), y
+
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        _run(tmp_path, "nan", transform=poisoned)
+    with pytest.raises(ValueError, match="no images"):
+        _run(tmp_path, "empty", dataset=Rectangles(0))
+
+
+def test_missing_dataset_root_is_clear(tmp_path):
+    config = tiny_config(data={"dataset": "voc", "root": str(tmp_path / "nowhere")})
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        train(config, tmp_path / "run", progress=False)
+
+
+@pytest.mark.gpu
+def test_amp_on_cuda(tmp_path):
+    tables = {"train": {"iterations": 3, "device": "cuda", "amp": True}}
+    result = _run(tmp_path, **tables)
+    assert np.isfinite(result.history[-1]["loss"])
+    assert "scale" in read_checkpoint(tmp_path / "run")["scaler"]
