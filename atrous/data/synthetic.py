@@ -10,7 +10,7 @@ image side, so the same class appears a few pixels across and filling most of th
 Big objects need a large field of view (atrous rates, ASPP); small ones need a fine
 output stride.
 
-**Thin structures and fine detail (Tab. 1, output_stride).** ``wire`` is 1-2 pixels wide
+**Thin structures and fine detail (Tab. 1, output_stride).** ``wire`` is 1-4 pixels wide
 and crosses the scene; ``star`` has thin, pointed arms. A network whose logits live on a
 grid 16 or 32 times coarser than the image must blur them; output_stride 8 keeps more.
 
@@ -29,7 +29,7 @@ covering earlier ones and the image border cutting them off; background clutter 
 in colours near the background's, the scene marks) must be learned as background.
 
 **Noise and texture.** Object colours are jittered around a per-class colour, and one
-object in five takes an arbitrary colour, so shape matters too; each object gets a random
+object in ten takes an arbitrary colour, so shape matters too; each object gets a random
 texture (flat, stripes, checks, grain) and shading; the background is a smooth random
 field; every pixel gets Gaussian noise. Texture is a nuisance, never a class cue.
 
@@ -277,10 +277,10 @@ class _Painter:
         self._put(ys, xs, mask, pixels, kind)
 
     def _wire(self) -> None:
-        """A straight wire, 1 or 2 pixels wide, across much of the scene (thin structure)."""
+        """A straight wire, 1 to 4 pixels wide, across much of the scene (thin structure)."""
         rng, s = self.rng, self.size
         (y0, x0), (y1, x1) = rng.uniform(-0.2 * s, 1.2 * s, (2, 2))
-        width = float(rng.choice([1.0, 1.5, 2.0]))
+        width = float(rng.choice([1.5, 2.5, 3.5]))
         ys = slice(max(int(min(y0, y1) - width), 0), min(int(max(y0, y1) + width) + 2, s))
         xs = slice(max(int(min(x0, x1) - width), 0), min(int(max(x0, x1) + width) + 2, s))
         if ys.start >= ys.stop or xs.start >= xs.stop:
@@ -294,7 +294,7 @@ class _Painter:
 
     def _colour(self, kind: int) -> np.ndarray:
         rng = self.rng
-        if kind != WIRE and rng.random() < 0.2:  # an arbitrary colour: shape must decide
+        if kind != WIRE and rng.random() < 0.1:  # an arbitrary colour: shape must decide
             return rng.uniform(30, 230, 3)
         return np.asarray(_CLASS_RGB[kind]) + rng.normal(0, 22, 3)
 

@@ -154,7 +154,7 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
 
 def label_tensor(label: np.ndarray) -> torch.Tensor:
     """The label as an int64 tensor (H, W)."""
-    return torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+    return torch.from_numpy(np.array(label, dtype=np.int64))  # a copy: flips have stride -1
 
 
 class _OwnGenerator:
