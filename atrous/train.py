@@ -146,12 +146,21 @@ class IterationSampler(Sampler):
 
 
 def build_dataset(data: DataConfig, split: str) -> Dataset:
-    """The dataset ``data.dataset`` of ``split``, returning raw (image, label) pairs."""
-    if data.dataset != "synthetic" and not Path(data.root).is_dir():
-        raise FileNotFoundError(
-            f"data.root {data.root!r} is not a folder: the {data.dataset!r} dataset must be "
-            f"downloaded first (see the README) and data.root set to it"
-        )
+    """The dataset ``data.dataset`` of ``split``, returning raw (image, label) pairs.
+
+    ``voc`` with the split ``trainaug`` is the paper's 10,582 images (VOC train + SBD, minus
+    VOC val): it needs ``data.sbd_root`` as well as ``data.root``.
+    """
+    roots = {"root": data.root}
+    if data.dataset == "voc" and split == "trainaug":
+        roots["sbd_root"] = data.sbd_root
+    if data.dataset != "synthetic":
+        for key, root in roots.items():
+            if not Path(root).is_dir():
+                raise FileNotFoundError(
+                    f"data.{key} {root!r} is not a folder: the {data.dataset!r} dataset must "
+                    f"be downloaded first (see the README) and data.{key} set to it"
+                )
     from atrous import data as datasets  # imported here: the data package is heavy
 
     if data.dataset == "synthetic":
@@ -161,29 +170,28 @@ def build_dataset(data: DataConfig, split: str) -> Dataset:
         if data.synthetic_length and split == data.train_split:
             kwargs["length"] = data.synthetic_length
         return datasets.SyntheticScenes(split=split, **kwargs)
+    if data.dataset == "voc" and split == "trainaug":
+        return datasets.SBDSegmentation(data.sbd_root, "trainaug", voc_root=data.root)
     classes = {
-        "voc": "VOCSegmentation",
-        "sbd": "SBDSegmentation",
-        "voc_aug": "VOCAugSegmentation",
-        "cityscapes": "Cityscapes",
-        "coco": "COCOSegmentation",
+        "voc": datasets.VOCSegmentation,
+        "sbd": datasets.SBDSegmentation,
+        "cityscapes": datasets.Cityscapes,
+        "coco": datasets.COCOSegmentation,
     }
-    return getattr(datasets, classes[data.dataset])(data.root, split)
+    return classes[data.dataset](data.root, split)
 
 
 def bootstrap_indices(
     dataset: Dataset, classes: Sequence[int], copies: int, progress: bool = False
 ) -> list[int]:
-    """Bootstrapping (Sec. 4.3): images with a hard class listed ``copies`` times."""
+    """Bootstrapping (Sec. 4.3): every image, those with a hard class ``copies`` times."""
     indices = list(range(len(dataset)))
     if not classes:
         return indices
-    hard = np.asarray(classes)
-    out = []
-    for i in tqdm(indices, desc="bootstrapping", disable=not progress):
-        _, label = dataset[i]
-        out += [i] * (copies if np.isin(hard, np.asarray(label)).any() else 1)
-    return out
+    from atrous.data import images_with_classes
+
+    hard = images_with_classes(dataset, classes, progress=progress)
+    return indices + [i for i in hard for _ in range(copies - 1)]
 
 
 def default_train_transform(data: DataConfig) -> Transform:

@@ -36,7 +36,7 @@ from atrous.config import DeepLabV3Config
 from atrous.presets import PRESETS, get_preset
 
 #: Dataset names understood by :func:`atrous.train.build_dataset`.
-DATASETS = ("synthetic", "voc", "sbd", "voc_aug", "cityscapes", "coco")
+DATASETS = ("synthetic", "voc", "sbd", "cityscapes", "coco")
 #: The multi-scale inputs of Sec. 4.3 / Tab. 4 and 6.
 PAPER_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
@@ -59,11 +59,15 @@ class ModelConfig:
 class DataConfig:
     """Where the images come from and how they are augmented (Sec. 4.1)."""
 
-    # str, "synthetic": one of DATASETS; "voc_aug" is VOC train + SBD ("trainaug").
+    # str, "synthetic": one of DATASETS.
     dataset: str = "synthetic"
-    # str, "": folder of the dataset on disk (unused by "synthetic").
+    # str, "": folder of the dataset on disk (unused by "synthetic"); for VOC the
+    # VOCdevkit/VOC2012 folder.
     root: str = ""
-    # str, "train": split to train on ("trainaug", "trainval", ... as the dataset names them).
+    # str, "": SBD's benchmark_RELEASE/dataset folder, for VOC's "trainaug" split.
+    sbd_root: str = ""
+    # str, "train": split to train on, as the dataset names it; VOC: train, val, trainval
+    # or trainaug (VOC train + SBD, 10,582 images, Sec. 4.1).
     train_split: str = "train"
     # str, "val": split to evaluate on.
     val_split: str = "val"
