@@ -137,14 +137,17 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=None,
-        help="input scales whose class probabilities are averaged (default 1.0)",
+        help="input scales whose class probabilities are averaged (default: the config's "
+        "[eval] scales for eval, 1.0 for predict)",
     )
     parser.add_argument(
         "--multi-scale",
         action="store_true",
         help=f"the paper's scales {', '.join(map(str, PAPER_SCALES))} (Sec. 4.3)",
     )
-    parser.add_argument("--flip", action="store_true", help="also average left-right flips")
+    parser.add_argument(
+        "--flip", action="store_true", help="also average left-right flips (Sec. 4.3)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 

@@ -34,6 +34,7 @@ def plot_predictions(model, dataset, transform, path: str | Path, count: int = 4
 
     palette = np.asarray(dataset.palette, dtype=np.uint8)
     names = list(getattr(dataset, "class_names", []))
+    count = min(count, len(dataset))
     fig = Figure(figsize=(7.5, 2.5 * count))
     FigureCanvasAgg(fig)
     axes = fig.subplots(count, 3, squeeze=False)

@@ -169,6 +169,8 @@ def build_dataset(data: DataConfig, split: str) -> Dataset:
             kwargs["size"] = data.synthetic_size
         if data.synthetic_length and split == data.train_split:
             kwargs["length"] = data.synthetic_length
+        if data.synthetic_val_length and split == data.val_split:
+            kwargs["length"] = data.synthetic_val_length
         return datasets.SyntheticScenes(split=split, **kwargs)
     if data.dataset == "voc" and split == "trainaug":
         return datasets.SBDSegmentation(data.sbd_root, "trainaug", voc_root=data.root)

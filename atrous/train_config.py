@@ -81,6 +81,8 @@ class DataConfig:
     synthetic_size: int = 0
     # int, 0: number of generated training images of the synthetic dataset (0: its default).
     synthetic_length: int = 0
+    # int, 0: number of generated images of its val split (0: its default).
+    synthetic_val_length: int = 0
     # tuple[int, ...], (): bootstrapping (Sec. 4.3, VOC test): images that contain any of
     # these classes appear ``bootstrap_copies`` times per epoch.
     bootstrap_classes: tuple[int, ...] = ()
@@ -266,7 +268,7 @@ def _check_values(config: TrainConfig) -> None:
     lo, hi = d.scale_range
     if not 0 < lo <= hi:
         _fail("data.scale_range", f"must be [low, high] with 0 < low <= high, got {[lo, hi]}")
-    for key in ("synthetic_size", "synthetic_length", "num_workers"):
+    for key in ("synthetic_size", "synthetic_length", "synthetic_val_length", "num_workers"):
         if getattr(d, key) < 0:
             _fail(f"data.{key}", f"must be >= 0, got {getattr(d, key)}")
     if d.bootstrap_copies < 1:

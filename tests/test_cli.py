@@ -99,3 +99,17 @@ def test_help_explains_every_option(command, capsys):
                    "predict": ["--out", "--scales", "--flip"],
                    "demo": ["--out", "--run-dir"]}[command]:  # fmt: skip
         assert option in text
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_in_miniature(tmp_path, capsys):
+    """`make demo`'s code path, 2 iterations and 3 val images (the real demo is not a test)."""
+    out, run = tmp_path / "figures", tmp_path / "run"
+    overrides = ["--set", "train.iterations=2", "--set", "data.synthetic_val_length=3"]
+    assert main(["demo", "--out", str(out), "--run-dir", str(run), "--quiet", *overrides]) == 0
+    printed = capsys.readouterr().out
+    assert "demo: mIOU" in printed and "on 3 synthetic val images" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"demo_predictions.png", "demo_curves.png"} <= names
+    assert any("valid" in n for n in names)  # Fig. 4, as before
+    assert json.loads((run / "eval.json").read_text())["images"] == 3
