@@ -29,12 +29,17 @@ def _train(args: argparse.Namespace) -> int:
     from atrous.train import train
     from atrous.train_config import load_config
 
+    run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
     try:
         config = load_config(args.config, args.set)
-        run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
         result = train(config, run_dir, resume=args.resume, progress=not args.quiet)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
         raise _fail(error) from None
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"interrupted: {run_dir / 'checkpoint.pt'} holds the last checkpoint; continue "
+            f"with the same command and --resume"
+        ) from None
     last = result.history[-1] if result.history else {}
     loss = last.get("loss", float("nan"))
     print(f"trained {result.iteration} iterations; final loss {loss:.4f}")

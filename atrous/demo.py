@@ -25,7 +25,9 @@ import numpy as np
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.toml"
 
 
-def plot_predictions(model, dataset, transform, path: str | Path, count: int = 4) -> Path:
+def plot_predictions(
+    model, dataset, transform, path: str | Path, count: int = 4, scales=(1.0,), flip=False
+) -> Path:
     """A grid: for ``count`` images, the image, its ground truth and the prediction."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -42,7 +44,7 @@ def plot_predictions(model, dataset, transform, path: str | Path, count: int = 4
     for row in range(count):
         image, label = dataset[row]
         x, _ = transform(image, label)
-        pred = predict_labels(model, x.unsqueeze(0).to(device))[0].cpu().numpy()
+        pred = predict_labels(model, x.unsqueeze(0).to(device), scales, flip)[0].cpu().numpy()
         shown = np.where(label == 255, 255, label)
         gt = palette[np.minimum(shown, len(palette) - 1)]
         gt[label == 255] = 255  # the ignore band in white
@@ -85,20 +87,38 @@ def demo(
     resume = (run_dir / "checkpoint.pt").is_file()
     if resume:
         print(f"resuming the run in {run_dir} (delete it to train from scratch)")
-    tic = time.perf_counter()
+    start = tic = time.perf_counter()
     result = train(config, run_dir, resume=resume, progress=progress)
     minutes = (time.perf_counter() - tic) / 60
     val = build_dataset(config.data, config.data.val_split)
     transform = default_eval_transform()
-    scores = evaluate(result.model, val, transform, class_names=val.class_names, progress=progress)
+    e = config.eval
+    output_stride = e.output_stride or None
+    scores = evaluate(
+        result.model,
+        val,
+        transform,
+        output_stride=output_stride,
+        scales=e.scales,
+        flip=e.flip,
+        class_names=val.class_names,
+        progress=progress,
+    )
     print(scores.table())
     (run_dir / "eval.json").write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
     out.mkdir(parents=True, exist_ok=True)
-    print(f"wrote {plot_predictions(result.model, val, transform, out / 'demo_predictions.png')}")
+    if output_stride:
+        result.model.set_output_stride(output_stride)
+    figure = plot_predictions(
+        result.model, val, transform, out / "demo_predictions.png", scales=e.scales, flip=e.flip
+    )
+    print(f"wrote {figure}")
     shutil.copyfile(plot_curves(result.history, run_dir / "curves.png"), out / "demo_curves.png")
     print(f"wrote {out / 'demo_curves.png'}")
+    total = (time.perf_counter() - start) / 60
     print(
-        f"demo: mIOU {100 * scores.miou:.2f} on {len(val)} synthetic val images after "
-        f"{result.iteration} iterations ({minutes:.1f} min of training)"
+        f"demo: mIOU {100 * scores.miou:.2f} on {len(val)} synthetic val images "
+        f"({scores.settings}) after {result.iteration} iterations; {minutes:.1f} min of "
+        f"training, {total:.1f} min in all"
     )
     return 0
