@@ -130,8 +130,8 @@ def _depths(state_dict: StateDict, prefix: str) -> tuple[int, ...]:
     if sorted(units) != [1, 2, 3, 4]:
         raise ValueError(
             f"state_dict must hold the ResNet blocks layer1..layer4 under {prefix!r} "
-            f"(torchvision's names, e.g. {prefix}layer1.0.conv1.weight); found blocks "
-            f"{sorted(units) or 'none'}"
+            f"(torchvision's names, e.g. {prefix}layer1.0.conv1.weight); found "
+            f"{', '.join(f'layer{b}' for b in sorted(units)) or 'none'}"
         )
     return tuple(units[b] for b in (1, 2, 3, 4))
 
