@@ -20,9 +20,9 @@ Peak memory is measured in one process per implementation, so it is that impleme
 alone: ``peak`` is the process's peak resident set (weights, the state dict it was loaded from,
 and the call), ``+call`` the rise of the peak over the resident set during the first call
 (activations, gradients and oneDNN's buffers; the high-water mark is reset through
-``/proc/self/clear_refs``). Times come from one more process
-holding all implementations, called in turn round after round, so that a load that comes and
-goes on the shared machine falls on all of them alike; each time is the minimum over
+``/proc/self/clear_refs``). Times come from one more process holding all implementations,
+called in turn round after round (in reverse order every other round), so that a load that
+comes and goes on the shared machine falls on all of them alike; each time is the minimum over
 ``--repeats`` rounds after a warm-up call, the least disturbed one.
 
 Run ``make bench-forward`` (it needs torchvision: the ``.venv-tv`` environment), or
@@ -165,8 +165,10 @@ def time_worker(job: dict) -> dict:
         calls[impl] = make_call(build({**job, "impl": impl}), job, impl == "torchvision")
         outs[impl] = calls[impl]()  # warm-up, and the output to compare
     times: dict[str, list[float]] = {impl: [] for impl in calls}
-    for _ in range(job["repeats"]):
-        for impl, call in calls.items():
+    for round_ in range(job["repeats"]):
+        order = list(calls) if round_ % 2 == 0 else list(calls)[::-1]  # no one always first
+        for impl in order:
+            call = calls[impl]
             start = time.perf_counter()
             call()
             times[impl].append(time.perf_counter() - start)
@@ -226,6 +228,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed calls after a warm-up")
     parser.add_argument("--depths", type=int, nargs="+", default=[50, 101], choices=[50, 101])
     parser.add_argument("--strides", type=int, nargs="+", default=[16, 8], choices=[16, 8])
+    parser.add_argument("--modes", nargs="+", default=["eval", "train"], choices=["eval", "train"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -250,6 +253,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(d, s, "eval") for d in args.depths for s in args.strides]
         cases += [(d, 16, "train") for d in args.depths]
+        cases = [c for c in cases if c[2] in args.modes]
         cases.sort(key=lambda c: (c[0], c[2] == "train"))
         bar = tqdm(total=len(cases) * 4, desc="bench", unit="run", file=sys.stderr)
         for depth, os_, mode in cases:
