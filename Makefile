@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/reference_conv.py
+	$(PY) bench/data.py
 
 clean:
 	rm -rf $(VENV) runs figures .pytest_cache .hypothesis

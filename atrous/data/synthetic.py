@@ -179,7 +179,7 @@ class _Painter:
         rng = self.rng
         scene = int(rng.integers(2))
         self._background(scene)
-        for _ in range(rng.integers(2, 7)):
+        for _ in range(rng.integers(1, 5)):
             self._blob_clutter()
         for _ in range(rng.integers(6, 14)):
             self._scene_mark(scene)
@@ -260,7 +260,7 @@ class _Painter:
         elif kind == STAR:
             points, phase = int(rng.integers(4, 7)), rng.uniform(0, 2 * np.pi)
             theta = np.arctan2(yy, xx)
-            reach = r * (0.3 + 0.7 * (0.5 + 0.5 * np.cos(points * theta + phase)) ** 3)
+            reach = r * (0.35 + 0.65 * (0.5 + 0.5 * np.cos(points * theta + phase)) ** 2)
             mask = np.hypot(yy, xx) <= reach
             shade = np.ones_like(theta)
         else:  # the triangle: a sail at sea, a tent on land, from one distribution
@@ -296,7 +296,7 @@ class _Painter:
         rng = self.rng
         if kind != WIRE and rng.random() < 0.1:  # an arbitrary colour: shape must decide
             return rng.uniform(30, 230, 3)
-        return np.asarray(_CLASS_RGB[kind]) + rng.normal(0, 22, 3)
+        return np.asarray(_CLASS_RGB[kind]) + rng.normal(0, 18, 3)
 
     def _texture(self, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
         """A multiplicative texture around 1: flat, stripes, checks or grain."""
