@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/reference_conv.py
+	$(PY) bench/data.py
 
 # A separate environment with torchvision, for the comparison with its DeepLabv3 and the speed
 # benchmark; both wheels lie on this machine's disk (about 5.5 GB installed, a minute).
