@@ -23,7 +23,9 @@ and the call), ``+call`` the rise of the peak over the resident set during the f
 ``/proc/self/clear_refs``). Times come from one more process holding all implementations,
 called in turn round after round (in reverse order every other round), so that a load that
 comes and goes on the shared machine falls on all of them alike; each time is the minimum over
-``--repeats`` rounds after a warm-up call, the least disturbed one.
+``--repeats`` rounds after a warm-up call, the least disturbed one. The CPU time of the process
+(all threads), also a minimum, is shown as ratios too: it is less disturbed by other processes
+than wall time, though not immune (caches, and threads that spin while they wait).
 
 Run ``make bench-forward`` (it needs torchvision: the ``.venv-tv`` environment), or
 ``.venv-tv/bin/python bench/forward.py --quick`` for one repeat at 321x321.
@@ -165,16 +167,19 @@ def time_worker(job: dict) -> dict:
         calls[impl] = make_call(build({**job, "impl": impl}), job, impl == "torchvision")
         outs[impl] = calls[impl]()  # warm-up, and the output to compare
     times: dict[str, list[float]] = {impl: [] for impl in calls}
+    cpu: dict[str, list[float]] = {impl: [] for impl in calls}
     for round_ in range(job["repeats"]):
         order = list(calls) if round_ % 2 == 0 else list(calls)[::-1]  # no one always first
         for impl in order:
             call = calls[impl]
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             call()
             times[impl].append(time.perf_counter() - start)
+            cpu[impl].append(time.process_time() - start_cpu)
     want = outs["torchvision"]
     return {
         "time": {impl: min(t) for impl, t in times.items()},
+        "cpu": {impl: min(t) for impl, t in cpu.items()},
         "diff": {impl: (o - want).abs().max().item() for impl, o in outs.items()},
         "scale": want.abs().max().item(),
     }
@@ -225,7 +230,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="321x321, one repeat")
     parser.add_argument("--size", type=int, default=513, help="image side (default 513)")
     parser.add_argument("--train-size", type=int, default=321, help="training crop side")
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls after a warm-up")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls after a warm-up")
     parser.add_argument("--depths", type=int, nargs="+", default=[50, 101], choices=[50, 101])
     parser.add_argument("--strides", type=int, nargs="+", default=[16, 8], choices=[16, 8])
     parser.add_argument("--modes", nargs="+", default=["eval", "train"], choices=["eval", "train"])
@@ -282,9 +287,9 @@ def print_table(rows: list[dict]) -> None:
     print(
         "| case | GFLOPs | torchvision s | ours s (tv/ours) | ours fast s (tv/fast) | max abs "
         "diff to tv: ours, fast (max abs out) | peak MB tv / ours / fast "
-        "| +call MB tv / ours / fast |"
+        "| +call MB tv / ours / fast | CPU time tv/ours, tv/fast |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         t, tv = row["time"], row["time"]["torchvision"]
         cells = [row["case"], f"{row['gflops']:.0f}" if row["gflops"] else "-", f"{tv:.2f}"]
@@ -298,6 +303,8 @@ def print_table(rows: list[dict]) -> None:
         m = row["memory"]
         cells.append(" / ".join(f"{m[i]['peak_mb']:.0f}" if i in m else "-" for i in IMPLS))
         cells.append(" / ".join(f"{m[i]['fwd_mb']:.0f}" if i in m else "-" for i in IMPLS))
+        c = row["cpu"]
+        cells.append(", ".join(f"{c['torchvision'] / c[i]:.2f}x" for i in IMPLS[1:] if i in c))
         print("| " + " | ".join(cells) + " |")
 
 

@@ -16,6 +16,7 @@ def _bns(model: torch.nn.Module) -> int:
     return sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
+@pytest.mark.slow
 @settings(max_examples=8)
 @given(
     config=configs(max_extra_blocks=1), size=image_sizes(max_side=33), seed=st.integers(0, 2**16)
