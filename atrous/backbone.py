@@ -178,6 +178,14 @@ class ResNetBackbone(nn.Module):
             for u, (unit, rate) in enumerate(zip(units, plan.unit_rates, strict=True)):
                 unit.set_stride_and_rate(plan.stride if u == 0 else 1, rate)
 
+    def forward_blocks(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output of every block by name (``"layer1"``, ...); the last is ``forward``'s."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, width, H/4, W/4)
+        outputs = {}
+        for name in self.block_names:
+            x = outputs[name] = self.get_submodule(name)(x)
+        return outputs
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))  # (N, width, H/2, W/2)
         x = self.maxpool(x)  # (N, width, H/4, W/4)

@@ -69,6 +69,14 @@ class DeepLabV3Config:
     # block uses the block's rate, as the paper's code does. Only for exact torchvision
     # compatibility (atrous.from_torchvision).
     first_unit_previous_rate: bool = False
+    # bool, False: torchvision's DeepLabHead, not the paper: a 3x3 conv (aspp_channels
+    # filters), BN and ReLU between the ASPP projection and the final 1x1 conv. Only for
+    # torchvision's checkpoints (atrous.from_torchvision); needs head="aspp".
+    head_conv3x3: bool = False
+    # bool, False: torchvision's auxiliary FCN head on block3 (3x3 conv to a quarter of the
+    # channels, BN, ReLU, dropout 0.1, 1x1 conv to num_classes), a training aid that is not in
+    # the paper. ``model(x)`` ignores it; ``model.forward_with_aux(x)`` returns both outputs.
+    aux_head: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from a command line or JSON) but store tuples, so the config
@@ -159,13 +167,23 @@ def _validate(c: DeepLabV3Config) -> None:
         )
     if not _is_int(c.aspp_channels) or c.aspp_channels < 1:
         raise ValueError(f"aspp_channels must be an int >= 1, got {c.aspp_channels!r}")
-    for name in ("image_pooling", "align_corners", "first_unit_previous_rate"):
+    for name in (
+        "image_pooling",
+        "align_corners",
+        "first_unit_previous_rate",
+        "head_conv3x3",
+        "aux_head",
+    ):
         if not isinstance(getattr(c, name), bool):
             raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
     if not isinstance(c.bn_momentum, (int, float)) or not 0.0 <= c.bn_momentum <= 1.0:
         raise ValueError(
             f"bn_momentum must be a float in [0, 1] (the paper's decay 0.9997 is 0.0003), "
             f"got {c.bn_momentum!r}"
+        )
+    if c.head_conv3x3 and c.head != "aspp":
+        raise ValueError(
+            f"head_conv3x3=True needs head='aspp' (torchvision's head), got head={c.head!r}"
         )
     if c.head == "aspp":
         c.scaled_aspp_rates()  # raises if a rate is not an integer at this output stride

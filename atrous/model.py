@@ -15,6 +15,12 @@ r"""DeepLabv3: the atrous ResNet, a head, and bilinear upsampling of the logits 
 The head maps onto torchvision's ``DeepLabHead``: ``classifier.0`` is the ASPP (with
 ``convs.{i}`` and ``project``) and ``classifier.1`` the final 1x1 conv, which torchvision has
 at ``classifier.4`` after an extra 3x3 conv that the paper does not have.
+
+**torchvision's departures, off by default.** ``config.head_conv3x3`` adds torchvision's 3x3
+conv, BN and ReLU after the ASPP (``classifier.1``..``classifier.3``; the final conv is then
+``classifier.4`` as in torchvision), and ``config.aux_head`` its auxiliary FCN head on block3
+(``aux_classifier``). Neither is in the paper; both exist so that :mod:`atrous.interop` can
+reproduce torchvision's ``deeplabv3_resnet50`` / ``deeplabv3_resnet101`` exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from atrous.aspp import ASPP
-from atrous.backbone import ResNetBackbone
+from atrous.backbone import EXPANSION, ResNetBackbone
 from atrous.config import DeepLabV3Config
 
 
@@ -54,9 +60,16 @@ class DeepLabV3(nn.Module):
                 )
             )
             channels = config.aspp_channels
+        if config.head_conv3x3:  # torchvision's DeepLabHead, not the paper
+            head += [
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels, momentum=config.bn_momentum),
+                nn.ReLU(inplace=True),
+            ]
         # The final 1x1 conv: one logit per class (with a bias, as in the paper's code).
         head.append(nn.Conv2d(channels, config.num_classes, 1))
         self.classifier = nn.Sequential(*head)
+        self.aux_classifier = _aux_head(config) if config.aux_head else None
         self._bn_frozen = False
 
     def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
@@ -72,6 +85,24 @@ class DeepLabV3(nn.Module):
         return F.interpolate(
             logits, size=size, mode="bilinear", align_corners=self.config.align_corners
         )  # (N, K, H, W)
+
+    def forward_with_aux(
+        self, x: torch.Tensor, upsample: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the auxiliary head's logits on block3 (needs ``config.aux_head``)."""
+        if self.aux_classifier is None:
+            raise ValueError("forward_with_aux needs a model built with config.aux_head=True")
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"x must be a batch of RGB images (N, 3, H, W), got {tuple(x.shape)}")
+        blocks = self.backbone.forward_blocks(x)
+        logits = self.classifier(blocks[self.backbone.block_names[-1]])  # (N, K, H/os, W/os)
+        aux = self.aux_classifier(blocks["layer3"])  # (N, K, H/os3, W/os3)
+        if not upsample:
+            return logits, aux
+        size, corners = x.shape[-2:], self.config.align_corners
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=corners)
+        aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=corners)
+        return logits, aux  # (N, K, H, W) each
 
     def set_output_stride(self, output_stride: int) -> DeepLabV3:
         """Switch to another output stride in place; no parameter changes (Sec. 3.1).
@@ -113,3 +144,16 @@ class DeepLabV3(nn.Module):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
+
+
+def _aux_head(config: DeepLabV3Config) -> nn.Sequential:
+    """torchvision's auxiliary FCNHead on block3, with its names (``aux_classifier.0`` ...)."""
+    channels = config.width * 4 * EXPANSION  # block3's output
+    inner = channels // 4
+    return nn.Sequential(
+        nn.Conv2d(channels, inner, 3, padding=1, bias=False),
+        nn.BatchNorm2d(inner, momentum=config.bn_momentum),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.1),
+        nn.Conv2d(inner, config.num_classes, 1),
+    )

@@ -12,6 +12,11 @@ Samples per second, side by side:
   (forward + backward) per sample at the same crop.
 
 Run: ``python bench/data.py`` (about a minute). ``--quick`` shortens every measurement.
+
+Seen on the shared 2-core machine: with 2 torch threads, the main process's collate
+(``torch.stack`` of float images) can take 100+ ms per batch when the other core is busy
+(OpenMP waits for it); with 1 thread, or in DataLoader workers (1 thread each), it takes
+well under a millisecond. The "0 workers, 1 thread" row shows the difference.
 """
 
 from __future__ import annotations
@@ -46,7 +51,20 @@ def transform_rate(image: np.ndarray, label: np.ndarray, crop: int, seconds: flo
     return rate(lambda: (transform(image, label), 1)[1], seconds)
 
 
-def loader_rate(size: int, crop: int, workers: int, batch: int, seconds: float) -> float:
+def loader_rate(
+    size: int, crop: int, workers: int, batch: int, seconds: float, threads: int = 0
+) -> float:
+    """Samples/s through a DataLoader; ``threads`` > 0 sets torch's threads meanwhile."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _loader_rate(size, crop, workers, batch, seconds)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _loader_rate(size: int, crop: int, workers: int, batch: int, seconds: float) -> float:
     ds = SyntheticScenes("train", size=size, length=10**6, transform=TrainTransform(crop, seed=0))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=batch, num_workers=workers, persistent_workers=workers > 0
@@ -100,6 +118,10 @@ def main() -> None:
         (
             f"generator + transform {args.crop}, DataLoader 0 workers",
             loader_rate(args.size, args.crop, 0, 16, seconds),
+        ),
+        (
+            f"generator + transform {args.crop}, DataLoader 0 workers, 1 thread",
+            loader_rate(args.size, args.crop, 0, 16, seconds, threads=1),
         ),
         (
             f"generator + transform {args.crop}, DataLoader {args.workers} workers",

@@ -192,6 +192,9 @@ def deeplabv3_forward(
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be (N, 3, H, W), got shape {images.shape}")
+    for field in ("head_conv3x3", "aux_head"):  # torchvision's head, not the paper's
+        if getattr(config, field, False):
+            raise ValueError(f"the NumPy forward implements the paper's head only: {field}=True")
     x = backbone(images, state_dict, config)  # (N, C, H/os, W/os)
     if config.head == "aspp":
         x = aspp(x, state_dict, config)

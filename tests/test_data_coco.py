@@ -126,6 +126,18 @@ def test_explicit_files_and_missing_paths(coco, tmp_path):
         COCOSegmentation(root, "val2017")[0]
 
 
+def test_broken_annotation_file_or_missing_image_folder_names_the_path(coco):
+    root, *_ = coco
+    with pytest.raises(FileNotFoundError, match="val2014"):
+        COCOSegmentation(root, "val2017", image_dir=root / "val2014")
+    (root / "annotations" / "instances_val2017.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"cannot read COCO annotation file .*val2017\.json"):
+        COCOSegmentation(root, "val2017")
+    (root / "annotations" / "instances_val2017.json").write_text('{"images": 3}')
+    with pytest.raises(ValueError, match=r"cannot read COCO annotation file"):
+        COCOSegmentation(root, "val2017")
+
+
 def test_image_of_another_size_than_its_annotation_names_the_file(coco):
     root, *_ = coco
     write_jpeg(root / "val2017" / "000000000003.jpg", random_image(H + 1, W, seed=0))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from atrous import DeepLabV3Config
+from atrous import DeepLabV3Config, get_preset
 from reference.network import (
     block_strides_and_rates,
     deeplabv3_forward,
@@ -121,3 +121,10 @@ def test_reference_multi_grid_is_multiplied():
     # Sec. 3.2.1: Multi_Grid (1, 2, 4) at block rate 2 gives (2, 4, 8) in block4.
     config = DeepLabV3Config(output_stride=16, multi_grid=(1, 2, 4))
     assert block_strides_and_rates(config)[3][1] == [2, 4, 8]
+
+
+@pytest.mark.parametrize("field", ["head_conv3x3", "aux_head"])
+def test_numpy_forward_refuses_torchvisions_head(field):
+    config = get_preset("tiny", num_classes=3, **{field: True})
+    with pytest.raises(ValueError, match=field):
+        deeplabv3_forward({}, config, np.zeros((1, 3, 33, 33)))

@@ -48,6 +48,23 @@ def test_rescale_keeps_image_and_label_aligned(pair, scale):
     assert_aligned(out_image, out_label, label.shape[1])
 
 
+@given(pair=coordinate_pairs())
+def test_hflip_keeps_image_and_label_aligned(pair):
+    image, label = pair
+    out_image, out_label = hflip(image, label)
+    assert_aligned(out_image, out_label, label.shape[1])
+
+
+@given(pair=coordinate_pairs(), size=crop_sizes(), seed=seeds())
+def test_pad_and_random_crop_keep_image_and_label_aligned(pair, size, seed):
+    image, label = pair
+    image, label = pad(image, label, size, fill=(0, 0, 0))
+    assert_aligned(image, label, pair[1].shape[1])
+    image, label = random_crop(image, label, size, np.random.default_rng(seed))
+    assert_aligned(image, label, pair[1].shape[1])
+
+
+@settings(max_examples=60)
 @given(pair=coordinate_pairs(), crop=crop_sizes(), seed=seeds(), flip=st.booleans())
 def test_train_transform_keeps_image_and_label_aligned(pair, crop, seed, flip):
     image, label = pair

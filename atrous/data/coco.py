@@ -19,6 +19,8 @@ The layout (COCO 2017 names; pass the split, or the files)::
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,7 +86,13 @@ class COCOSegmentation:
         self.image_dir = require_dir(
             self.root / split if image_dir is None else Path(image_dir), "COCO image folder"
         )
-        self.coco = coco_class(str(self.annotation_file))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+                self.coco = coco_class(str(self.annotation_file))
+        except (ValueError, KeyError, TypeError, AssertionError) as error:  # bad JSON
+            raise ValueError(
+                f"cannot read COCO annotation file {self.annotation_file}: {error!r}"
+            ) from error
         self._voc_of_category = {
             cat["id"]: COCO_TO_VOC[cat["name"]]
             for cat in self.coco.loadCats(self.coco.getCatIds())

@@ -79,6 +79,11 @@ def check_sample(
             f"image {image_path} is {image.shape[1]}x{image.shape[0]} but its label "
             f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
         )
+    check_label(label, num_classes, label_path)
+
+
+def check_label(label: np.ndarray, num_classes: int, label_path: Any) -> None:
+    """Raise ValueError naming the file if a value is neither a class nor 255."""
     bad = (label < 0) | ((label >= num_classes) & (label != IGNORE_INDEX))
     if bad.any():
         values = sorted(set(np.unique(label[bad]).tolist()))[:10]

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.io
 
 from atrous.data.files import (
+    check_label,
     check_sample,
     finish,
     read_image,
@@ -125,7 +126,7 @@ class SBDSegmentation:
     def load_label(self, index: int) -> np.ndarray:
         """The label of image ``index`` alone (values checked), int64 (H, W)."""
         label = self._read_label(index)
-        check_sample(label[..., None], label, self.num_classes, "-", self.label_path(index))
+        check_label(label, self.num_classes, self.label_path(index))
         return label
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:

@@ -2,7 +2,7 @@
 
 No real data set can be downloaded here, and a model that trains in minutes on a CPU needs
 small images. This module draws procedural scenes for semantic segmentation, each one
-deterministic from ``(seed, split, index)``, with NumPy only (about a millisecond per image
+deterministic from ``(seed, split, index)``, with NumPy only (a few milliseconds per image
 at the default size). Every property of the design is there for one of the paper's claims:
 
 **Scales (Sec. 3, Tab. 1).** Object radii are log-uniform from 3 pixels to 45% of the
@@ -10,7 +10,7 @@ image side, so the same class appears a few pixels across and filling most of th
 Big objects need a large field of view (atrous rates, ASPP); small ones need a fine
 output stride.
 
-**Thin structures and fine detail (Tab. 1, output_stride).** ``wire`` is 1-4 pixels wide
+**Thin structures and fine detail (Tab. 1, output_stride).** ``wire`` is 1-5 pixels wide
 and crosses the scene; ``star`` has thin, pointed arms. A network whose logits live on a
 grid 16 or 32 times coarser than the image must blur them; output_stride 8 keeps more.
 
@@ -35,8 +35,8 @@ field; every pixel gets Gaussian noise. Texture is a nuisance, never a class cue
 
 **Ignore band (Sec. 4.1, PASCAL VOC).** Like VOC's hand-drawn boundaries, a band of
 ``ignore_width`` pixels around each object, on the side of whatever lies behind it, is
-labelled 255 and counted by no loss or metric. The band never eats an object's own
-pixels, so 1-pixel wires keep their label.
+labelled 255 and counted by no loss or metric. Falling on the side behind, the band
+leaves the object in front whole: a 1-pixel wire across a ball keeps its label.
 
 Splits draw from disjoint random streams (``train``, ``val``, ``test``); the length is a
 choice, not a store: ``ds[i]`` draws image ``i`` when asked.
@@ -179,9 +179,9 @@ class _Painter:
         rng = self.rng
         scene = int(rng.integers(2))
         self._background(scene)
-        for _ in range(rng.integers(2, 7)):
+        for _ in range(rng.integers(1, 5)):
             self._blob_clutter()
-        for _ in range(rng.integers(6, 14)):
+        for _ in range(rng.integers(10, 20)):
             self._scene_mark(scene)
         # Objects and wires, interleaved in depth: wires cross objects and objects hide wires.
         kinds = [int(rng.choice(_SHAPE_CLASSES, p=_SHAPE_PROBS)) for _ in range(rng.integers(3, 8))]
@@ -260,7 +260,7 @@ class _Painter:
         elif kind == STAR:
             points, phase = int(rng.integers(4, 7)), rng.uniform(0, 2 * np.pi)
             theta = np.arctan2(yy, xx)
-            reach = r * (0.3 + 0.7 * (0.5 + 0.5 * np.cos(points * theta + phase)) ** 3)
+            reach = r * (0.35 + 0.65 * (0.5 + 0.5 * np.cos(points * theta + phase)) ** 2)
             mask = np.hypot(yy, xx) <= reach
             shade = np.ones_like(theta)
         else:  # the triangle: a sail at sea, a tent on land, from one distribution
@@ -277,10 +277,10 @@ class _Painter:
         self._put(ys, xs, mask, pixels, kind)
 
     def _wire(self) -> None:
-        """A straight wire, 1 to 4 pixels wide, across much of the scene (thin structure)."""
+        """A straight wire, 1 to 5 pixels wide, across much of the scene (thin structure)."""
         rng, s = self.rng, self.size
         (y0, x0), (y1, x1) = rng.uniform(-0.2 * s, 1.2 * s, (2, 2))
-        width = float(rng.choice([1.5, 2.5, 3.5]))
+        width = float(rng.choice([1.5, 2.5, 3.5, 4.5]))
         ys = slice(max(int(min(y0, y1) - width), 0), min(int(max(y0, y1) + width) + 2, s))
         xs = slice(max(int(min(x0, x1) - width), 0), min(int(max(x0, x1) + width) + 2, s))
         if ys.start >= ys.stop or xs.start >= xs.stop:
@@ -296,7 +296,7 @@ class _Painter:
         rng = self.rng
         if kind != WIRE and rng.random() < 0.1:  # an arbitrary colour: shape must decide
             return rng.uniform(30, 230, 3)
-        return np.asarray(_CLASS_RGB[kind]) + rng.normal(0, 22, 3)
+        return np.asarray(_CLASS_RGB[kind]) + rng.normal(0, 18, 3)
 
     def _texture(self, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
         """A multiplicative texture around 1: flat, stripes, checks or grain."""

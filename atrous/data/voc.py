@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from atrous.data.files import (
+    check_label,
     check_sample,
     finish,
     read_image,
@@ -67,7 +68,7 @@ class VOCSegmentation:
     def load_label(self, index: int) -> np.ndarray:
         """The label of image ``index`` alone (values checked), int64 (H, W)."""
         label = read_index_png(self.label_path(index))
-        check_sample(label[..., None], label, self.num_classes, "-", self.label_path(index))
+        check_label(label, self.num_classes, self.label_path(index))
         return label
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
