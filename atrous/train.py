@@ -391,6 +391,10 @@ def train(
     torch.manual_seed(t.seed)
     network = config.network
     model = DeepLabV3(network)
+    if t.pretrained and not t.init:
+        from atrous.interop import load_backbone_checkpoint, load_checkpoint_file
+
+        load_backbone_checkpoint(model, load_checkpoint_file(t.pretrained))
     if t.init:
         load_weights(model, read_checkpoint(t.init), source=f"train.init {t.init!r}")
     model.freeze_bn(t.freeze_bn)

@@ -113,7 +113,11 @@ class OptimConfig:
     upsample_logits: bool = True
     # bool, False: freeze batch norm (stage 2 of Sec. 4.1; Tab. 8 "fine-tune BN" = not this).
     freeze_bn: bool = False
-    # str, "": checkpoint whose weights start this run (stage 2 starts from stage 1's).
+    # str, "": torchvision ImageNet ResNet weights (e.g. resnet101-63fe2227.pth) for the
+    # backbone, as the paper starts from (Sec. 4.1); "" starts from random weights.
+    pretrained: str = ""
+    # str, "": checkpoint whose weights start this run (stage 2 starts from stage 1's);
+    # replaces ``pretrained``.
     init: str = ""
     # int, 1: split each batch into this many micro-batches whose gradients add up; BN
     # then sees only batch_size / accumulate images at a time (see atrous.train).

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference
+from atrous import DeepLabV3
 from atrous.checkpoint import read_checkpoint
 from atrous.train import (
     IterationSampler,
@@ -288,3 +289,18 @@ def test_amp_on_cuda(tmp_path):
     result = _run(tmp_path, **tables)
     assert np.isfinite(result.history[-1]["loss"])
     assert "scale" in read_checkpoint(tmp_path / "run")["scaler"]
+
+
+def test_pretrained_backbone_starts_the_run(tmp_path):
+    """train.pretrained loads ImageNet ResNet weights (torchvision names) into the backbone."""
+    torch.manual_seed(123)
+    source = DeepLabV3(tiny_config().network)
+    imagenet = {**source.backbone.state_dict(), "fc.weight": torch.zeros(1000, 512)}
+    torch.save(imagenet, tmp_path / "resnet.pth")
+    result = _run(tmp_path, train={"iterations": 1, "base_lr": 0.0, "weight_decay": 0.0,
+                                   "pretrained": str(tmp_path / "resnet.pth")})  # fmt: skip
+    for key, value in source.backbone.state_dict().items():
+        if "running" not in key and "num_batches" not in key:  # BN statistics do move
+            assert torch.equal(result.model.backbone.state_dict()[key], value), key
+    with pytest.raises(FileNotFoundError, match="nothing.pth"):
+        _run(tmp_path, "b", train={"iterations": 1, "pretrained": str(tmp_path / "nothing.pth")})

@@ -23,7 +23,7 @@ from tests.fixtures_data import random_image, write_cityscapes, write_jpeg, writ
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 SMALL = ["model.preset=tiny", "data.crop_size=33", "train.batch_size=2", "train.iterations=2",
-         "train.checkpoint_every=2", "train.device=cpu"]  # fmt: skip
+         "train.checkpoint_every=2", "train.device=cpu", 'train.pretrained=""']  # fmt: skip
 
 pytestmark = pytest.mark.slow
 
