@@ -32,9 +32,8 @@ Departures and caveats, stated here once:
   small BN batches cost (batch 4: 64.43 against 77.21 at 16); prefer freezing BN
   (``freeze_bn``) when the micro-batch is small.
 - With several processes (``torchrun``), batch norm layers become
-  :class:`torch.nn.SyncBatchNorm` on CUDA, so BN sees the global batch as in the paper.
-  PyTorch's SyncBatchNorm does not run on the CPU: CPU processes (gloo) normalise by their
-  own share of the batch and a warning says so.
+  :class:`torch.nn.SyncBatchNorm` on CUDA and :class:`atrous.global_bn.GlobalBatchNorm2d`
+  on the CPU (PyTorch's runs only on GPUs), so BN sees the global batch as in the paper.
 - Weight decay applies to the conv weights only, not to biases and BN parameters (as the
   paper's TensorFlow code regularises only the weights).
 """
@@ -47,7 +46,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +59,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from atrous.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from atrous.global_bn import convert_to_global_batchnorm
 from atrous.model import DeepLabV3
 from atrous.train_config import DataConfig, OptimConfig, TrainConfig, _plain, from_dict
 
@@ -401,14 +400,11 @@ def train(
     model.to(device)
     module: nn.Module = model
     if world > 1:
+        # BN over the global batch: PyTorch's SyncBatchNorm on CUDA, ours elsewhere.
         if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN over the global batch
-        elif not t.freeze_bn:
-            warnings.warn(
-                "SyncBatchNorm needs CUDA: each CPU process normalises by its own share of "
-                "the batch",
-                stacklevel=2,
-            )
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            model = convert_to_global_batchnorm(model)
         module = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
