@@ -8,8 +8,10 @@ Images per second, side by side, for each setting:
   the final checkpoint and plot, about a second) drop out;
 - ``plain loop``: the same network, the same samples and transform, and nothing but
   forward, cross-entropy, backward and an SGD step;
-- ``torchvision``: torchvision's ``deeplabv3_resnet50`` (no aux head) in the plain loop,
-  when torchvision is installed (``pip install torchvision -c constraints.txt``).
+- ``torchvision``: torchvision's DeepLabv3-ResNet-50 (no aux head) at the same output stride
+  as ours (16; its own default is 8, four times the FLOPs), built by
+  ``bench/forward.py``'s ``torchvision_deeplabv3``, in the plain loop, when torchvision is
+  installed (``make bench-forward`` sets up ``.venv-tv`` with it).
 
 The ratio column divides by the plain loop (1.00 = no overhead; the target is >= ~0.95).
 Settings: the tiny preset at crop 129 (the demo's regime) and ResNet-50 at crops 321 and
@@ -117,9 +119,10 @@ def main() -> None:
     if not args.quick:
         settings += [("resnet50", 321, 2, 3), ("resnet50", 513, 2, 2)]
     try:
-        from torchvision.models.segmentation import deeplabv3_resnet50
+        import torchvision  # noqa: F401
+        from forward import torchvision_deeplabv3  # bench/forward.py, beside this script
     except ImportError:
-        deeplabv3_resnet50 = None
+        torchvision_deeplabv3 = None
         print("torchvision not installed: its column is skipped")
     print(f"{'setting':<24} {'loop':<14} {'img/s':>8} {'ratio':>6}")
     for preset, crop, batch, iterations in settings:
@@ -130,8 +133,9 @@ def main() -> None:
         rows = [("plain loop", plain_loop(DeepLabV3(cfg.network), data, batch, iterations,
                                           args.device))]  # fmt: skip
         rows.append(("atrous.train", ours(cfg, data, batch, iterations)))
-        if deeplabv3_resnet50 is not None and preset == "resnet50":
-            tv = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21)
+        if torchvision_deeplabv3 is not None and preset == "resnet50":
+            torch.manual_seed(0)
+            tv = torchvision_deeplabv3(50, cfg.network.output_stride)
             rows.append(("torchvision", plain_loop(tv, data, batch, iterations, args.device)))
         name = f"{preset} crop {crop} batch {batch}"
         for loop, rate in rows:
