@@ -9,13 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from atrous.commands import add_commands, add_demo_options
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from atrous.commands import _demo as demo
-
-    return demo(args)
+from atrous.commands import add_commands, add_demo_options, run_demo
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -44,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
     add_demo_options(demo)
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=run_demo)
 
     summary = commands.add_parser(
         "summary", help="parameters, FLOPs and per-stage feature maps and rates of a preset"

@@ -121,7 +121,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
     from atrous.demo import demo
 
     try:
