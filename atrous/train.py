@@ -182,19 +182,6 @@ def build_dataset(data: DataConfig, split: str) -> Dataset:
     return classes[data.dataset](data.root, split)
 
 
-def bootstrap_indices(
-    dataset: Dataset, classes: Sequence[int], copies: int, progress: bool = False
-) -> list[int]:
-    """Bootstrapping (Sec. 4.3): every image, those with a hard class ``copies`` times."""
-    indices = list(range(len(dataset)))
-    if not classes:
-        return indices
-    from atrous.data import images_with_classes
-
-    hard = images_with_classes(dataset, classes, progress=progress)
-    return indices + [i for i in hard for _ in range(copies - 1)]
-
-
 def default_train_transform(data: DataConfig) -> Transform:
     from atrous.data.transforms import TrainTransform
 
@@ -437,11 +424,14 @@ def train(
     for name in ("class_names", "palette"):
         if hasattr(dataset, name):
             meta[name] = _plain(np.asarray(getattr(dataset, name)).tolist())
-    indices = bootstrap_indices(
-        dataset, config.data.bootstrap_classes, config.data.bootstrap_copies, progress
-    )
+    if config.data.bootstrap_classes:  # Sec. 4.3: hard images twice per epoch
+        from atrous.data import Bootstrapped
+
+        dataset = Bootstrapped(
+            dataset, config.data.bootstrap_classes, config.data.bootstrap_copies, progress
+        )
     loader = DataLoader(
-        SampleStream(dataset, transform, t.seed, indices),
+        SampleStream(dataset, transform, t.seed, range(len(dataset))),
         batch_sampler=IterationSampler(start, stop, t.batch_size, rank, world),
         num_workers=config.data.num_workers,
         pin_memory=device.type == "cuda",
