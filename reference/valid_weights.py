@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.conv import _is_int, _pair
+from reference.conv import _is_int, _pair, _rate
 
 
 def _kernel_size(kernel_size: int) -> int:
@@ -34,12 +34,6 @@ def _kernel_size(kernel_size: int) -> int:
             f"got {kernel_size!r}"
         )
     return int(kernel_size)
-
-
-def _rate(rate: int) -> int:
-    if not _is_int(rate) or rate < 1:
-        raise ValueError(f"rate must be an int >= 1, got {rate!r}")
-    return int(rate)
 
 
 def _valid_taps_1d(size: int, kernel_size: int, rate: int) -> np.ndarray:
