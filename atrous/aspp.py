@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atrous.global_bn import global_batch_size
+
 
 def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int, rate: int, bn_momentum: float
@@ -58,14 +60,20 @@ class ASPPConv(nn.Sequential):
 class ASPPPooling(nn.Sequential):
     """Branch (b), image-level features: global average pool, 1x1 conv, BN, ReLU, upsample.
 
-    **Batch size 1.** In training mode, batch norm of a (1, C, 1, 1) map has one value per
-    channel: PyTorch refuses it ("Expected more than 1 value per channel"), and where it is
+    **A batch of one image.** In training mode, batch norm of a (1, C, 1, 1) map has one value
+    per channel: PyTorch refuses it ("Expected more than 1 value per channel"), and where it is
     computed anyway (TensorFlow) the batch variance is 0 and the branch outputs the constant
-    BN bias, with no gradient to its conv. So when a training batch gives this BN a single
-    value per channel, we normalize with the *running* statistics (as in eval mode) and leave
-    them unchanged; the branch keeps its information and its gradient, and the running
-    statistics are not polluted by a variance of 0. With two or more images this is ordinary
-    batch norm.
+    BN bias, with no gradient to its conv. So when the batch that this BN normalises holds a
+    single image, we normalise with the *running* statistics (as in eval mode) and leave them
+    unchanged; the branch keeps its information and its gradient, and the running statistics
+    are not polluted by a variance of 0.
+
+    "The batch" is the global one: under data parallel with BN over all processes
+    (:class:`~atrous.global_bn.GlobalBatchNorm2d`, :class:`torch.nn.SyncBatchNorm`), one image
+    per process is a batch of ``world`` images, and this BN normalises by their statistics
+    like every other. Only a global batch of one falls back: ``batch_size=1``, or gradient
+    accumulation with micro-batches of one image (``train.accumulate == train.batch_size``),
+    where this BN then never learns its running statistics (training warns about it).
     """
 
     def __init__(self, in_channels: int, out_channels: int, bn_momentum: float):
@@ -78,7 +86,7 @@ class ASPPPooling(nn.Sequential):
         size = x.shape[-2:]
         pool, conv, bn, relu = self
         y = conv(pool(x))  # (N, C, 1, 1)
-        if bn.training and y.shape[0] == 1:
+        if bn.training and global_batch_size(bn, y.shape[0]) == 1:
             # One value per channel: batch statistics are undefined; use the running ones.
             y = F.batch_norm(
                 y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps

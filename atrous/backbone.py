@@ -70,11 +70,7 @@ def block_plans(config: DeepLabV3Config, output_stride: int | None = None) -> li
     stride it replaces. Units of block4 and later multiply the block rate by ``multi_grid``.
     """
     os = config.output_stride if output_stride is None else output_stride
-    if os not in config.output_strides:
-        raise ValueError(
-            f"output_stride must be one of {config.output_strides} for a network with "
-            f"extra_blocks={config.extra_blocks}, got {os!r}"
-        )
+    config.check_output_stride(os)
     depths = tuple(config.depths) + (config.depths[3],) * config.extra_blocks
     plans, current, rate = [], STEM_STRIDE, 1
     for b, depth in enumerate(depths):
@@ -91,6 +87,16 @@ def block_plans(config: DeepLabV3Config, output_stride: int | None = None) -> li
             rates[0] = unit[0] * previous_rate  # torchvision's convention
         plans.append(BlockPlan(f"layer{b + 1}", natural, stride, rate, tuple(rates), current))
     return plans
+
+
+def block_width(config: DeepLabV3Config, b: int) -> int:
+    """Bottleneck width of block ``b + 1`` (0-based ``b``): ``width * 2**b``, capped at block4."""
+    return config.width * 2 ** min(b, 3)
+
+
+def block_channels(config: DeepLabV3Config, b: int) -> int:
+    """Output channels of block ``b + 1`` (0-based ``b``): four times its width."""
+    return block_width(config, b) * EXPANSION
 
 
 def _bn(channels: int, momentum: float) -> nn.BatchNorm2d:
@@ -152,7 +158,7 @@ class ResNetBackbone(nn.Module):
         in_channels = w
         for plan in block_plans(config):
             b = len(self.block_names)
-            width = w * 2 ** min(b, 3)  # block5..block7 are copies of block4
+            width = block_width(config, b)  # block5..block7 are copies of block4
             units = [Bottleneck(in_channels, width, plan.natural_stride, m)]
             in_channels = width * EXPANSION
             units += [Bottleneck(in_channels, width, 1, m) for _ in range(len(plan.unit_rates) - 1)]

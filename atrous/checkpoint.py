@@ -2,13 +2,14 @@
 
 A checkpoint is one ``torch.save`` file holding plain data only (tensors, dicts, lists,
 numbers, strings), so it is read with ``torch.load(weights_only=True)``, which cannot run
-code hidden in a file from elsewhere:
+code hidden in a file from elsewhere (:func:`safe_load`, also used for torchvision's files
+by :mod:`atrous.interop`):
 
 - ``"model"``: the network's ``state_dict``; ``"network"``: its
   :class:`~atrous.config.DeepLabV3Config` as a dict;
 - ``"config"``: the whole :class:`~atrous.train_config.TrainConfig` as a dict;
 - ``"iteration"``: iterations done; ``"optimizer"``, ``"scaler"``, ``"rng"``: what
-  ``--resume`` needs to continue exactly;
+  ``--resume`` needs to continue exactly (:func:`rng_state`, :func:`check_resumable`);
 - ``"meta"``: anything else worth keeping (class names, palette).
 
 Writing goes to a temporary file in the same folder, then :func:`os.replace` renames it over
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,10 @@ from atrous.model import DeepLabV3
 
 #: Config fields that do not change the parameters: a checkpoint loads across them.
 _FREE_FIELDS = ("output_stride", "bn_momentum")
+#: Run settings that may change when a run resumes: where it runs and where the files are.
+_MOVABLE = {("train", "device"), ("data", "root"), ("data", "sbd_root"), ("data", "num_workers")}
+#: At most this many names per list in an error message.
+_SHOW = 12
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -50,17 +57,35 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``, with errors that name the file.
+
+    FileNotFoundError if there is no such file; ValueError if it holds objects other than
+    tensors and plain containers (a pickle that could run code: refused), or is truncated or
+    not a PyTorch file at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {str(path)!r}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        lines = [line.strip() for line in str(error).splitlines() if "Unpickler error" in line]
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds objects other than tensors and plain containers; "
+            f"refusing to unpickle it (torch.load weights_only=True): "
+            f"{lines[0] if lines else error}"
+        ) from None
+    except Exception as error:  # a truncated or foreign file
+        raise ValueError(f"checkpoint {str(path)!r} could not be read: {error}") from None
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; FileNotFoundError / ValueError if bad."""
+    """Read an atrous checkpoint (or ``checkpoint.pt`` in a run folder) with :func:`safe_load`."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # a truncated or foreign file
-        raise ValueError(f"checkpoint {str(path)!r} could not be read: {error}") from None
+    state = safe_load(path, map_location)
     if not isinstance(state, dict) or "model" not in state or "network" not in state:
         raise ValueError(f"{str(path)!r} is not an atrous checkpoint (no 'model'/'network')")
     return state
@@ -80,6 +105,42 @@ def config_mismatch(saved: DeepLabV3Config, wanted: DeepLabV3Config) -> list[str
     ]
 
 
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOW])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > _SHOW else "")
+
+
+def state_dict_problems(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]
+) -> list[str]:
+    """What keeps ``given`` from loading exactly where ``expected`` is: names missing from
+    it, names it has in excess, and tensors of the wrong shape (empty if none)."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    misshapen = [
+        f"{k} {tuple(given[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in given and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    for what, names in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", misshapen),
+    ):
+        if names:
+            problems.append(f"{what}: {_listing(names)}")
+    return problems
+
+
+def load_exact(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state_dict`` into ``module``; ValueError listing every name or shape mismatch."""
+    problems = state_dict_problems(module.state_dict(), state_dict)
+    if problems:
+        raise ValueError(f"{source} does not fit the model; " + "; ".join(problems))
+    module.load_state_dict(state_dict, strict=True)
+
+
 def load_weights(model: nn.Module, state: dict[str, Any], source: str = "checkpoint") -> None:
     """Load ``state["model"]`` into ``model``; ValueError naming every mismatch.
 
@@ -91,20 +152,12 @@ def load_weights(model: nn.Module, state: dict[str, Any], source: str = "checkpo
     problems = []
     if isinstance(config, DeepLabV3Config):
         problems += config_mismatch(network_config(state), config)
-    own = model.state_dict()
-    saved = state["model"]
-    problems += [f"missing from {source}: {k}" for k in own if k not in saved]
-    problems += [f"unexpected in {source}: {k}" for k in saved if k not in own]
-    problems += [
-        f"shape of {k}: {source} {tuple(saved[k].shape)}, model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in saved and tuple(saved[k].shape) != tuple(v.shape)
-    ]
+    problems += state_dict_problems(model.state_dict(), state["model"])
     if problems:
         raise ValueError(
             f"{source} was written for another network config:\n  " + "\n  ".join(problems)
         )
-    model.load_state_dict(saved)
+    model.load_state_dict(state["model"])
 
 
 def load_model(
@@ -115,3 +168,38 @@ def load_model(
     model = DeepLabV3(network_config(state))
     load_weights(model, state, source=str(path))
     return model.to(map_location).eval(), state
+
+
+# --- what an exact resume needs besides the weights -----------------------------------------
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """torch's random state on the CPU (and on ``device`` if it is a GPU)."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def check_resumable(saved: dict[str, Any], now: dict[str, Any]) -> None:
+    """A run resumes with its own config (``TrainConfig.to_dict()`` of the checkpoint and of
+    now); only where it runs and where the files live may change. ValueError listing the rest.
+    """
+    differ = [
+        f"{table}.{key}: checkpoint {saved.get(table, {}).get(key)!r}, now {value!r}"
+        for table, values in now.items()
+        for key, value in values.items()
+        if (table, key) not in _MOVABLE and saved.get(table, {}).get(key) != value
+    ]
+    if differ:
+        raise ValueError(
+            "cannot resume with a different config (start a new --run-dir instead):\n  "
+            + "\n  ".join(differ)
+        )

@@ -1,57 +1,222 @@
-"""The command line: ``python -m atrous COMMAND``.
+"""The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary).
 
-Each command is a thin wrapper over a library function; ``--help`` on any of them
-explains its options.
+Each command is a thin wrapper over a library function (:func:`atrous.train.train`,
+:func:`atrous.evaluate.evaluate_split`, :func:`atrous.predict.predict_files`,
+:func:`atrous.demo.demo`, :func:`atrous.summary.summary`); ``--help`` on any of them
+explains its options. Bad input (a config key, a missing file, an output stride the
+network cannot reach) ends the command with one line starting ``error:``, not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
-from atrous.commands import add_commands, add_demo_options, run_demo
+from atrous.train_config import PAPER_SCALES
+
+#: The errors that mean "bad input": one line, exit code 1.
+INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, FloatingPointError)
+
+_SET_HELP = (
+    "override one config field, TOML syntax, repeatable: --set train.base_lr=0.01 "
+    "--set model.output_stride=8 --set data.root=/data/VOCdevkit"
+)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from atrous.train import train
+    from atrous.train_config import load_config
+
+    run_dir = Path(args.run_dir or Path("runs") / Path(args.config).stem)
+    config = load_config(args.config, args.set)
+    try:
+        result = train(config, run_dir, resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"interrupted: {run_dir / 'checkpoint.pt'} holds the last checkpoint; continue "
+            f"with the same command and --resume"
+        ) from None
+    loss = result.history[-1]["loss"] if result.history else float("nan")
+    print(f"trained {result.iteration} iterations; final loss {loss:.4f}")
+    print(f"wrote checkpoint.pt, metrics.jsonl and curves.png into {run_dir}")
+    return 0
+
+
+def _strategy(args: argparse.Namespace, default):
+    """The ``[eval]`` table with what the command line sets (validated)."""
+    changes = {}
+    if args.output_stride is not None:
+        changes["output_stride"] = args.output_stride
+    if args.scales or args.multi_scale:
+        changes["scales"] = tuple(args.scales or PAPER_SCALES)
+    if args.flip:
+        changes["flip"] = True
+    if getattr(args, "pad_to", None) is not None:
+        changes["pad_to"] = args.pad_to
+    return dataclasses.replace(default, **changes)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from atrous.checkpoint import load_model
+    from atrous.evaluate import evaluate_split
+    from atrous.train_config import apply_overrides
+
+    model, state = load_model(args.checkpoint, map_location=args.device)
+    config = apply_overrides(state["config"], args.set)
+    strategy = _strategy(args, config.eval)
+    if strategy.output_stride:
+        model.config.check_output_stride(strategy.output_stride, "--output-stride")
+    result = evaluate_split(model, config, args.split, strategy=strategy, limit=args.limit,
+                            progress=not args.quiet)  # fmt: skip
+    print(result.table())
+    ckpt = Path(args.checkpoint)
+    run_dir = ckpt if ckpt.is_dir() else ckpt.parent
+    out = Path(args.out) if args.out else run_dir / result.filename()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    print(f"mIOU {100 * result.miou:.2f} ({result.settings}); wrote {out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from atrous.predict import predict_files
+
+    scales = args.scales or (PAPER_SCALES if args.multi_scale else (1.0,))
+    written = predict_files(args.checkpoint, args.images, args.out,
+                            output_stride=args.output_stride, scales=scales, flip=args.flip,
+                            device=args.device)  # fmt: skip
+    for path in written:
+        print(f"wrote {path} and {path.with_name(path.stem + '_overlay.jpg')}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from atrous.demo import demo
+
+    return demo(args.out, args.run_dir, args.set, progress=not args.quiet)
 
 
 def _summary(args: argparse.Namespace) -> int:
     from atrous.presets import get_preset
     from atrous.summary import summary
 
-    try:
-        config = get_preset(args.preset)
-    except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
-    strides = None if args.output_stride is None else (args.output_stride,)
-    if strides is not None and args.output_stride not in config.output_strides:
-        raise SystemExit(
-            f"--output-stride must be one of {config.output_strides} for preset "
-            f"{args.preset!r}, got {args.output_stride}"
-        )
+    config = get_preset(args.preset)
+    strides = None
+    if args.output_stride is not None:
+        strides = (config.check_output_stride(args.output_stride, "--output-stride"),)
     print(summary(config, (args.size, args.size), strides, name=args.preset))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_commands(commands)  # train, eval, predict (atrous.commands)
+def _add_inference_options(parser: argparse.ArgumentParser, pad: bool) -> None:
+    parser.add_argument("--output-stride", type=int, default=None,
+                        help="run the network at this output stride (Tab. 4, 10: train at 16, "
+                        "evaluate at 8)")  # fmt: skip
+    parser.add_argument("--scales", type=float, nargs="+", default=None,
+                        help="input scales whose class probabilities are averaged (default: the "
+                        "config's [eval] scales for eval, 1.0 for predict)")  # fmt: skip
+    parser.add_argument(
+        "--multi-scale",
+        action="store_true",
+        help=f"the paper's scales {', '.join(map(str, PAPER_SCALES))} (Sec. 4.3)",
+    )
+    parser.add_argument(
+        "--flip", action="store_true", help="also average left-right flips (Sec. 4.3)"
+    )
+    if pad:
+        parser.add_argument("--pad-to", type=int, default=None,
+                            help="pad each image to N x N with the mean pixel and crop the "
+                            "prediction back (the paper's VOC protocol: 513); 0: whole images "
+                            "(default: the config's eval.pad_to)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="train a network from a TOML config (Sec. 4.1)",
+        description="Train from CONFIG.toml; writes checkpoint.pt, metrics.jsonl, curves.png "
+        "and config.json into the run folder. Under torchrun, trains data-parallel.",
+    )  # fmt: skip
+    train.add_argument("config", help="a TOML file, e.g. configs/demo.toml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
+    train.add_argument("--run-dir", default=None, help="output folder (default runs/CONFIG_NAME)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --run-dir from its checkpoint, exactly where it "
+                       "stopped")  # fmt: skip
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="mIOU and per-class IoU of a checkpoint (Sec. 4.3)",
+        description="Evaluate a checkpoint (or a run folder) on the val split of its training "
+        "config with its [eval] strategy, changed by the options; prints per-class IoU and "
+        "mIOU and writes them as JSON, named by the settings (eval_val_os8_...json).",
+    )  # fmt: skip
+    evaluate.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
+    _add_inference_options(evaluate, pad=True)
+    evaluate.add_argument("--split", default=None, help="default: data.val_split")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help=_SET_HELP)  # fmt: skip
+    evaluate.add_argument("--limit", type=int, default=None,
+                          help="only the first N images (a quick check)")  # fmt: skip
+    evaluate.add_argument(
+        "--out", default=None, help="JSON file (default: RUN_DIR/eval_SETTINGS.json)"
+    )
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=_eval)
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict", help="segment image files: label PNGs and colour overlays",
+        description="Writes NAME.png (class indices, VOC palette) and NAME_overlay.jpg for "
+        "each image into --out.",
+    )  # fmt: skip
+    predict.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
+    predict.add_argument("images", nargs="+", help="image files (any size)")
+    predict.add_argument("--out", default="predictions", help="output folder")
+    _add_inference_options(predict, pad=False)
+    predict.set_defaults(func=_predict)
+
+
+def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
-    add_demo_options(demo)
-    demo.set_defaults(func=run_demo)
+    demo.add_argument("--run-dir", default="runs/demo", help="folder of the demo's training run")
+    demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_demo)
 
     summary = commands.add_parser(
         "summary", help="parameters, FLOPs and per-stage feature maps and rates of a preset"
     )
     summary.add_argument("preset", help="a name from atrous.presets, e.g. tiny or resnet101")
-    summary.add_argument(
-        "--output-stride", type=int, default=None, help="only this output stride (default: all)"
-    )
+    summary.add_argument("--output-stride", type=int, default=None,
+                         help="only this output stride (default: all)")  # fmt: skip
     summary.add_argument("--size", type=int, default=513, help="input side in pixels")
     summary.set_defaults(func=_summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m atrous`` and its five commands."""
+    parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_eval(commands)
+    _add_predict(commands)
+    _add_demo_and_summary(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input exits with ``error: ...`` (exit code 1)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except INPUT_ERRORS as error:
+        raise SystemExit(f"error: {error}") from None

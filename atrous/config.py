@@ -106,6 +106,25 @@ class DeepLabV3Config:
         os = self.output_stride if output_stride is None else output_stride
         return tuple(_scale_rate(r, os) for r in self.aspp_rates)
 
+    def check_output_stride(self, output_stride: object, name: str = "output_stride") -> int:
+        """``output_stride`` if this network can run at it, else ValueError naming ``name``.
+
+        The one place that says which output strides are valid: a power of two from 4 up to
+        the natural stride (Sec. 3.1), at which every ASPP rate scales to an integer.
+        """
+        if not _is_int(output_stride) or output_stride not in self.output_strides:
+            raise ValueError(
+                f"{name} must be a power of two from {STEM_STRIDE} up to the natural stride "
+                f"{self.natural_stride} of a network with extra_blocks={self.extra_blocks}: "
+                f"one of {self.output_strides}, got {output_stride!r}"
+            )
+        if self.head == "aspp":
+            try:
+                self.scaled_aspp_rates(output_stride)
+            except ValueError as error:
+                raise ValueError(f"{name}={output_stride}: {error}") from None
+        return output_stride
+
 
 def _scale_rate(rate: int, output_stride: int) -> int:
     """A rate given at output_stride 16, at ``output_stride``; ValueError if not an integer."""
@@ -143,12 +162,6 @@ def _validate(c: DeepLabV3Config) -> None:
             f"extra_blocks must be an int from 0 to {MAX_EXTRA_BLOCKS} (block5..block7), "
             f"got {c.extra_blocks!r}"
         )
-    if c.output_stride not in c.output_strides or not _is_int(c.output_stride):
-        raise ValueError(
-            f"output_stride must be a power of two from {STEM_STRIDE} up to the natural stride "
-            f"{c.natural_stride} of a network with extra_blocks={c.extra_blocks}: one of "
-            f"{c.output_strides}, got {c.output_stride!r}"
-        )
     if (
         not isinstance(c.multi_grid, tuple)
         or len(c.multi_grid) != 3
@@ -185,5 +198,4 @@ def _validate(c: DeepLabV3Config) -> None:
         raise ValueError(
             f"head_conv3x3=True needs head='aspp' (torchvision's head), got head={c.head!r}"
         )
-    if c.head == "aspp":
-        c.scaled_aspp_rates()  # raises if a rate is not an integer at this output stride
+    c.check_output_stride(c.output_stride)

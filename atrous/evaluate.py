@@ -1,4 +1,4 @@
-r"""Evaluation and inference: mIOU and the inference strategies of Sec. 4.3 (Tab. 4, 6, 10).
+r"""Evaluation: mIOU over a split, with the inference strategies of Sec. 4.3 (Tab. 4, 6, 10).
 
 The score is the pixel intersection-over-union of each class averaged over the classes
 (mIOU), computed from one confusion matrix :math:`C` summed over the whole split, rows the
@@ -11,74 +11,37 @@ ground truth and columns the prediction, label 255 left out:
 A class with an empty union (neither in the labels nor predicted) has no IoU and is left
 out of the mean, as in :func:`reference.mean_iou`, which the tests compare against.
 
-Inference (Sec. 4.3): the whole image, of any size, goes through the network (no crops);
-the network may run at another output stride than it was trained at (train at 16,
-evaluate at 8: Tab. 4, 6, 10, no parameter changes); with several ``scales`` the image is
-resized by each (bilinear), the logits are upsampled back to the image and the class
-probabilities (softmax) averaged over all scales, and with ``flip`` over the left-right
-flipped inputs too (the paper's scales: 0.5, 0.75, 1.0, 1.25, 1.5, 1.75).
+Each image goes through :func:`atrous.inference.predict_labels`: whole images or padded to
+``pad_to`` (the paper's 513 for VOC), at any output stride, scales and flips.
+:func:`evaluate_split` is the recipe for a trained run: the ``[data]`` split and the
+``[eval]`` strategy of its config.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
-IGNORE_INDEX = 255
+from atrous.data.palette import IGNORE_INDEX
+from atrous.inference import check_scales, predict_labels, predict_probabilities
+from atrous.train_config import EvalConfig, TrainConfig
 
-
-def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    scales = tuple(float(s) for s in scales)
-    if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales}")
-    return scales
-
-
-@torch.no_grad()
-def predict_probabilities(
-    model: nn.Module, image: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = False
-) -> torch.Tensor:
-    """Class probabilities (N, K, H, W) of normalised images (N, 3, H, W), averaged over
-    ``scales`` and, with ``flip``, left-right flips (Sec. 4.3)."""
-    scales = _check_scales(scales)
-    if image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must be a batch (N, 3, H, W), got shape {tuple(image.shape)}")
-    size = image.shape[-2:]
-    align_corners = getattr(getattr(model, "config", None), "align_corners", True)
-    total = None
-    for scale in scales:
-        scaled_size = [max(1, round(s * scale)) for s in size]
-        x = image
-        if scale != 1.0:
-            x = F.interpolate(image, size=scaled_size, mode="bilinear", align_corners=True)
-        inputs = [x, x.flip(-1)] if flip else [x]
-        for i, xi in enumerate(inputs):
-            logits = model(xi)  # (N, K, h, w) at the scaled size
-            if i == 1:
-                logits = logits.flip(-1)
-            if tuple(logits.shape[-2:]) != tuple(size):
-                logits = F.interpolate(
-                    logits, size=size, mode="bilinear", align_corners=align_corners
-                )  # (N, K, H, W)
-            probs = logits.float().softmax(dim=1)
-            total = probs if total is None else total + probs
-    return total / (len(scales) * (2 if flip else 1))
-
-
-def predict_labels(
-    model: nn.Module, image: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = False
-) -> torch.Tensor:
-    """Predicted classes (N, H, W): the argmax of :func:`predict_probabilities`."""
-    return predict_probabilities(model, image, scales, flip).argmax(dim=1)
+__all__ = [
+    "EvalResult",
+    "confusion_matrix",
+    "evaluate",
+    "evaluate_split",
+    "iou_from_confusion",
+    "predict_labels",
+    "predict_probabilities",
+]
 
 
 def confusion_matrix(
@@ -133,6 +96,21 @@ class EvalResult:
             **self.settings,
         }
 
+    def filename(self) -> str:
+        """A JSON file name that says how this evaluation was made, so that evaluations with
+        other settings (a quick ``--limit`` one among them) never replace each other:
+        ``eval_{split}_os{output_stride}_s{scales}[_flip][_pad{N}][_first{N}].json``."""
+        s = self.settings
+        scales = "-".join(f"{x:g}" for x in s.get("scales", (1.0,)))
+        parts = [f"eval_{s.get('split', 'data')}", f"os{s.get('output_stride')}", f"s{scales}"]
+        if s.get("flip"):
+            parts.append("flip")
+        if s.get("pad_to"):
+            parts.append(f"pad{s['pad_to']}")
+        if s.get("limit") is not None:
+            parts.append(f"first{s['limit']}")
+        return "_".join(parts) + ".json"
+
     def table(self) -> str:
         """A text table: the IoU of each class, then the mean."""
         names = self.class_names or [str(i) for i in range(len(self.iou))]
@@ -154,22 +132,24 @@ def evaluate(
     output_stride: int | None = None,
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
+    pad_to: int = 0,
     class_names: Sequence[str] = (),
     progress: bool = True,
 ) -> EvalResult:
-    """Score ``model`` on every image of ``dataset`` (whole images, one at a time).
+    """Score ``model`` on every image of ``dataset`` (one at a time).
 
     Args:
-        model: a :class:`~atrous.model.DeepLabV3` (or any module mapping (N, 3, H, W) to
-            logits (N, K, H, W)); evaluated on its device, in eval mode.
+        model: a :class:`~atrous.model.DeepLabV3` (anything with its ``forward(x,
+            upsample=False)``); evaluated on its device, in eval mode.
         dataset: yields raw ``(image uint8 (H, W, 3), label int64 (H, W))`` pairs.
         transform: ``transform(image, label)`` -> normalised tensors ((3, H, W), (H, W)).
         num_classes: K (default: ``model.config.num_classes``).
         output_stride: evaluate at this output stride (default: the model's); the model is
             switched back afterwards.
         scales, flip: the inference strategy of Sec. 4.3.
+        pad_to: 0 for whole images; N pads each image to N x N first (Sec. 4.1: 513).
     """
-    scales = _check_scales(scales)
+    scales = check_scales(scales)
     config = getattr(model, "config", None)
     if num_classes is None:
         num_classes = config.num_classes
@@ -178,7 +158,8 @@ def evaluate(
     device = next(model.parameters()).device
     was_training = model.training
     previous_stride = getattr(config, "output_stride", None)
-    if output_stride is not None and output_stride != previous_stride:
+    switch = output_stride is not None and output_stride != previous_stride
+    if switch:
         model.set_output_stride(output_stride)
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
@@ -186,18 +167,50 @@ def evaluate(
         for i in tqdm(range(len(dataset)), desc="eval", disable=not progress, unit="img"):
             image, label = transform(*dataset[i])
             image = image.unsqueeze(0).to(device)  # (1, 3, H, W)
-            pred = predict_labels(model, image, scales, flip)[0]  # (H, W)
+            pred = predict_labels(model, image, scales, flip, pad_to)[0]  # (H, W)
             confusion += confusion_matrix(pred, label.to(device), num_classes)
     finally:
-        if output_stride is not None and output_stride != previous_stride:
+        if switch:
             model.set_output_stride(previous_stride)
         model.train(was_training)
     settings = {
         "output_stride": output_stride or previous_stride,
         "scales": list(scales),
         "flip": flip,
+        "pad_to": pad_to,
         "images": len(dataset),
     }
     return EvalResult(
         confusion.cpu().numpy(), iou_from_confusion(confusion), list(class_names), settings
     )
+
+
+def evaluate_split(
+    model: nn.Module,
+    config: TrainConfig,
+    split: str | None = None,
+    *,
+    strategy: EvalConfig | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Evaluate a run's network on ``split`` (default ``config.data.val_split``) of its
+    dataset with the inference strategy ``strategy`` (default ``config.eval``); ``limit``
+    keeps only the first images (a quick check; the result says how many it saw)."""
+    from atrous.data.build import build_dataset, eval_transform
+
+    split = split or config.data.val_split
+    dataset = build_dataset(config.data, split)
+    names = list(getattr(dataset, "class_names", ()))
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    e = config.eval if strategy is None else strategy
+    result = evaluate(model, dataset, eval_transform(), output_stride=e.output_stride or None,
+                      scales=e.scales, flip=e.flip, pad_to=e.pad_to, class_names=names,
+                      progress=progress)  # fmt: skip
+    result.settings = {"split": split, **result.settings}
+    if limit is not None:
+        result.settings["limit"] = limit
+    return result

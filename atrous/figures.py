@@ -1,4 +1,6 @@
-"""Figures computed from the NumPy oracle (:mod:`reference`).
+"""Every figure of atrous: the paper's, from the NumPy oracle, and those of data and runs.
+
+From the oracle (:mod:`reference`):
 
 - :func:`plot_valid_weights`: Fig. 4 of the paper (Sec. 3.3): on a 65x65 feature map, the
   fraction of output positions where a "same"-padded 3x3 atrous filter has 1, 4 or 9
@@ -7,22 +9,36 @@
   with multi-grid rates (2, 2, 2), full of holes, next to (1, 2, 4), which covers every
   pixel (Sec. 3.2.1).
 
-Each ``plot_*`` function writes a PNG and returns its path; the matching ``draw_*``
-function draws on axes you pass (what the chapters use, to show the figure inline).
-Figures are rendered with matplotlib's Agg canvas, never a window.
+Of data and runs:
+
+- :func:`plot_samples`: images above their label maps, for any dataset of :mod:`atrous.data`;
+- :func:`plot_predictions`: image, ground truth and prediction side by side;
+- :func:`plot_curves`: the training loss and the poly learning rate of a run.
+
+Label maps are drawn in the dataset's palette (:func:`label_image`), the ignore label 255 in
+one colour everywhere, :data:`IGNORE_COLOUR` (VOC's cream). Each ``plot_*`` function writes
+a PNG and returns its path; the matching ``draw_*`` function draws on axes you pass (what
+the chapters use, to show the figure inline). Figures are rendered with matplotlib's Agg
+canvas, never a window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
+from atrous.data.palette import IGNORE_INDEX, voc_palette
 from reference import coverage, valid_weight_histogram
+
+#: The colour of the ignore label 255 in every figure: VOC's cream.
+IGNORE_COLOUR = voc_palette()[IGNORE_INDEX]
 
 
 def draw_valid_weights(
@@ -53,12 +69,12 @@ def draw_valid_weights(
     return curves
 
 
-def _save(fig: Figure, out_dir: str | Path, name: str) -> Path:
+def _save(fig: Figure, out_dir: str | Path, name: str, dpi: int = 120) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / name
     FigureCanvasAgg(fig)  # render with Agg, whatever the session's backend
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 
 
@@ -125,3 +141,139 @@ def plot_gridding(
         f"{kernel_size}x{kernel_size} atrous convs"
     )
     return _save(fig, out_dir, "gridding.png")
+
+
+# --- data and runs -----------------------------------------------------------------------------
+
+
+def label_image(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
+    """A label map (H, W) as RGB (H, W, 3): class ``c`` in ``palette[c]``, 255 in
+    :data:`IGNORE_COLOUR`; ValueError for any other value outside the palette."""
+    label = np.asarray(label).astype(np.int64)
+    palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
+    if label.ndim != 2:
+        raise ValueError(f"label must be 2-D (H, W), got shape {label.shape}")
+    bad = (label < 0) | ((label >= len(palette)) & (label != IGNORE_INDEX))
+    if bad.any():
+        raise ValueError(
+            f"label values must be classes 0..{len(palette) - 1} or {IGNORE_INDEX}, "
+            f"found {label[bad][0]}"
+        )
+    colours = np.zeros((256, 3), dtype=np.uint8)
+    colours[: min(len(palette), 256)] = palette[:256]
+    colours[IGNORE_INDEX] = IGNORE_COLOUR
+    return colours[label]
+
+
+def _legend(fig: Figure, names: Sequence[str], palette: np.ndarray, y: float = 0.0) -> None:
+    handles = [
+        Patch(facecolor=palette[i] / 255, edgecolor="0.3", label=f"{i} {name}")
+        for i, name in enumerate(names)
+    ]
+    handles.append(Patch(facecolor=IGNORE_COLOUR / 255, edgecolor="0.3", label="255 ignore"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, y))  # fmt: skip
+
+
+def _raw_sample(dataset: Any, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``index`` as NumPy arrays, bypassing the dataset's transform if it has one."""
+    transform = getattr(dataset, "transform", None)
+    if transform is not None:
+        dataset.transform = None
+        try:
+            image, label = dataset[index]
+        finally:
+            dataset.transform = transform
+    else:
+        image, label = dataset[index]
+    return np.asarray(image), np.asarray(label)
+
+
+def plot_samples(dataset: Any, out_path: str | Path, n: int = 8, columns: int = 4) -> Path:
+    """Save a figure of the first ``n`` samples of ``dataset`` (image row, label row).
+
+    Works for any dataset with ``ds[i] -> (image, label)``; ``class_names`` and ``palette``
+    give the legend and colours, and a synthetic scene's type (land or sea) goes in its title.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1, got {columns}")
+    n = min(n, len(dataset))
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    palette = np.asarray(getattr(dataset, "palette", voc_palette()), dtype=np.uint8)
+    fig = Figure(figsize=(2.3 * columns, 4.6 * rows + 0.6))
+    axes = fig.subplots(2 * rows, columns, squeeze=False)
+    for k in range(rows * columns):
+        top, bottom = (
+            axes[2 * (k // columns), k % columns],
+            axes[2 * (k // columns) + 1, k % columns],
+        )
+        top.axis("off")
+        bottom.axis("off")
+        if k >= n:
+            continue
+        image, label = _raw_sample(dataset, k)
+        top.imshow(image, interpolation="nearest")
+        bottom.imshow(label_image(label, palette), interpolation="nearest")
+        title = f"#{k}"
+        if hasattr(dataset, "sample") and hasattr(dataset, "scene_names"):
+            title += f"  ({dataset.scene_names[dataset.sample(k).scene]})"
+        top.set_title(title, fontsize=9)
+    if getattr(dataset, "class_names", None) is not None:
+        _legend(fig, dataset.class_names, palette)
+    fig.suptitle(repr(dataset) if len(repr(dataset)) < 90 else type(dataset).__name__, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    out_path = Path(out_path)
+    return _save(fig, out_path.parent, out_path.name, dpi=110)
+
+
+def plot_predictions(
+    model: Any,
+    dataset: Any,
+    transform: Any,
+    path: str | Path,
+    count: int = 4,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+) -> Path:
+    """A grid: for the first ``count`` images, the image, its ground truth and the
+    prediction of ``model`` (with the inference strategy ``scales`` and ``flip``)."""
+    from atrous.inference import predict_labels
+
+    palette = np.asarray(getattr(dataset, "palette", voc_palette()), dtype=np.uint8)
+    count = min(count, len(dataset))
+    fig = Figure(figsize=(7.5, 2.5 * count + 0.4))
+    axes = fig.subplots(count, 3, squeeze=False)
+    device = next(model.parameters()).device
+    for row in range(count):
+        image, label = dataset[row]
+        x, _ = transform(image, label)
+        pred = predict_labels(model, x.unsqueeze(0).to(device), scales, flip)[0].cpu().numpy()
+        shown = (image, label_image(label, palette), label_image(pred, palette))
+        for ax, img, title in zip(axes[row], shown, ("image", "ground truth", "prediction"),
+                                  strict=True):  # fmt: skip
+            ax.imshow(img, interpolation="nearest")
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title)
+    if getattr(dataset, "class_names", None):
+        _legend(fig, dataset.class_names, palette)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    path = Path(path)
+    return _save(fig, path.parent, path.name, dpi=80)
+
+
+def plot_curves(history: Sequence[dict[str, float]], path: str | Path) -> Path:
+    """Loss and learning rate against the iteration, side by side (a run's ``curves.png``)."""
+    its = [r["iteration"] for r in history]
+    fig = Figure(figsize=(9, 3.2))
+    ax_loss, ax_lr = fig.subplots(1, 2)
+    ax_loss.plot(its, [r["loss"] for r in history])
+    ax_loss.set(xlabel="iteration", ylabel="cross-entropy", title="training loss")
+    ax_lr.plot(its, [r["lr"] for r in history], color="tab:orange")
+    ax_lr.set(xlabel="iteration", ylabel="learning rate", title="poly schedule (power 0.9)")
+    fig.tight_layout()
+    path = Path(path)
+    return _save(fig, path.parent, path.name, dpi=100)

@@ -25,12 +25,24 @@ import torch.distributed.nn as dist_nn
 from torch import nn
 
 
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def global_batch_size(bn: nn.Module, local_batch: int) -> int:
+    """The batch that ``bn`` normalises: ``local_batch`` images on each process when ``bn``
+    pools its statistics over the processes (ours or :class:`torch.nn.SyncBatchNorm`),
+    else ``local_batch``. (Equal local batches, as :class:`atrous.train` gives them.)"""
+    if isinstance(bn, (GlobalBatchNorm2d, nn.SyncBatchNorm)) and _distributed():
+        return local_batch * dist.get_world_size()
+    return local_batch
+
+
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """:class:`torch.nn.BatchNorm2d` whose training statistics cover all processes."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        if not (self.training and distributed):
+        if not (self.training and _distributed()):
             return super().forward(x)
         C = x.shape[1]
         local = torch.cat(

@@ -30,14 +30,13 @@ plain containers.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from atrous.backbone import ResNetBackbone
+from atrous.checkpoint import load_exact, safe_load
 from atrous.config import DeepLabV3Config
 from atrous.model import DeepLabV3
 
@@ -47,29 +46,16 @@ StateDict = Mapping[str, torch.Tensor]
 TORCHVISION_ASPP_RATES = (6, 12, 18)
 #: The final 1x1 convs, whose shape depends on the number of classes.
 _FINAL_CONVS = ("classifier.4.", "aux_classifier.4.")
-#: At most this many names per list in an error message.
-_SHOW = 12
 
 
 def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The state dict in the checkpoint file ``path``, read with ``weights_only=True``.
 
     A checkpoint is untrusted input: a pickle can run any code when loaded, so only tensors and
-    plain containers are accepted. A dict that wraps the state dict under ``"model"`` or
-    ``"state_dict"`` (as training scripts save it) is unwrapped.
+    plain containers are accepted (:func:`atrous.checkpoint.safe_load`). A dict that wraps the
+    state dict under ``"model"`` or ``"state_dict"`` (as training scripts save it) is unwrapped.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path!r}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"checkpoint {path!r} holds objects other than tensors and plain containers; "
-            f"refusing to unpickle it (torch.load weights_only=True): {error}"
-        ) from error
-    except (RuntimeError, EOFError) as error:
-        raise ValueError(f"{path!r} is not a readable PyTorch checkpoint: {error}") from error
+    obj = safe_load(path)
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -78,8 +64,8 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):
         raise ValueError(
-            f"checkpoint {path!r} must hold a state dict (names to tensors), or one under "
-            f"'model' or 'state_dict'; got {type(obj).__name__}"
+            f"checkpoint {os.fspath(path)!r} must hold a state dict (names to tensors), or one "
+            f"under 'model' or 'state_dict'; got {type(obj).__name__}"
         )
     return obj
 
@@ -89,33 +75,6 @@ def _check_state_dict(state_dict: object, name: str = "state_dict") -> None:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
         raise ValueError(f"{name} must be a mapping of parameter names to tensors")
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOW])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > _SHOW else "")
-
-
-def _load_exact(module: nn.Module, state_dict: StateDict, what: str) -> None:
-    """Load ``state_dict`` into ``module``; ValueError listing missing, unexpected, misshapen."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    misshapen = [
-        f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state_dict and state_dict[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected: {_listing(unexpected)}")
-    if misshapen:
-        problems.append(f"wrong shape: {_listing(misshapen)}")
-    if problems:
-        raise ValueError(f"{what} does not fit the model; " + "; ".join(problems))
-    module.load_state_dict(state_dict, strict=True)
 
 
 def _depths(state_dict: StateDict, prefix: str) -> tuple[int, ...]:
@@ -211,7 +170,7 @@ def from_torchvision(
         keep = {k: v for k, v in keep.items() if not k.startswith(_FINAL_CONVS)}
         fresh = {k: v for k, v in model.state_dict().items() if k.startswith(_FINAL_CONVS)}
         keep.update(fresh)  # the new classifier keeps its initialization
-    _load_exact(model, keep, "torchvision DeepLabv3 state_dict")
+    load_exact(model, keep, "torchvision DeepLabv3 state_dict")
     return model
 
 
@@ -238,5 +197,5 @@ def load_backbone_checkpoint(model: DeepLabV3 | ResNetBackbone, state_dict: Stat
         k: v for k, v in backbone.state_dict().items() if k.split(".")[0] in extra and k not in keep
     }
     keep.update(left)
-    _load_exact(backbone, keep, "ImageNet ResNet state_dict")
+    load_exact(backbone, keep, "ImageNet ResNet state_dict")
     return sorted(left)

@@ -5,9 +5,9 @@ r"""DeepLabv3: the atrous ResNet, a head, and bilinear upsampling of the logits 
 - the backbone (:mod:`atrous.backbone`): ResNet block1..block4, plus block5..block7 for the
   cascade of Sec. 3.2, made atrous to reach ``config.output_stride`` (Sec. 3.1), with
   multi-grid unit rates (Sec. 3.2.1);
-- the head, ``classifier``: for ``head="aspp"``, ASPP (Sec. 3.3, :mod:`atrous.aspp`) then the
-  final 1x1 conv; for ``head="cascade"``, the final 1x1 conv directly on the last block
-  (Sec. 3.2, Tab. 1 to 4);
+- the head, ``classifier`` (:class:`~atrous.head.DeepLabHead`): for ``head="aspp"``, ASPP
+  (Sec. 3.3, :mod:`atrous.aspp`) then the final 1x1 conv; for ``head="cascade"``, the final
+  1x1 conv directly on the last block (Sec. 3.2, Tab. 1 to 4);
 - the logits, at ``1 / output_stride`` of the input resolution, bilinearly upsampled to the
   input size (Sec. 4.1: "upsample the logits" rather than downsample the ground truth).
   ``model(x, upsample=False)`` skips that step, for the ablation of Tab. 8.
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from atrous.aspp import ASPP
-from atrous.backbone import EXPANSION, ResNetBackbone
+from atrous.backbone import ResNetBackbone
 from atrous.config import DeepLabV3Config
+from atrous.head import DeepLabHead, FCNHead
 
 
 class DeepLabV3(nn.Module):
@@ -47,29 +47,8 @@ class DeepLabV3(nn.Module):
             raise ValueError(f"config must be a DeepLabV3Config, got {type(config).__name__}")
         self.config = config
         self.backbone = ResNetBackbone(config)
-        channels = self.backbone.out_channels
-        head: list[nn.Module] = []
-        if config.head == "aspp":
-            head.append(
-                ASPP(
-                    channels,
-                    config.scaled_aspp_rates(),
-                    config.aspp_channels,
-                    config.image_pooling,
-                    config.bn_momentum,
-                )
-            )
-            channels = config.aspp_channels
-        if config.head_conv3x3:  # torchvision's DeepLabHead, not the paper
-            head += [
-                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-                nn.BatchNorm2d(channels, momentum=config.bn_momentum),
-                nn.ReLU(inplace=True),
-            ]
-        # The final 1x1 conv: one logit per class (with a bias, as in the paper's code).
-        head.append(nn.Conv2d(channels, config.num_classes, 1))
-        self.classifier = nn.Sequential(*head)
-        self.aux_classifier = _aux_head(config) if config.aux_head else None
+        self.classifier = DeepLabHead(self.backbone.out_channels, config)
+        self.aux_classifier = FCNHead(config) if config.aux_head else None
         self._bn_frozen = False
 
     def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
@@ -113,8 +92,8 @@ class DeepLabV3(nn.Module):
         """
         config = replace(self.config, output_stride=output_stride)  # validates
         self.backbone.set_output_stride(config)
-        if config.head == "aspp":
-            self.classifier[0].set_rates(config.scaled_aspp_rates())
+        if self.classifier.aspp is not None:
+            self.classifier.aspp.set_rates(config.scaled_aspp_rates())
         self.config = config
         return self
 
@@ -144,16 +123,3 @@ class DeepLabV3(nn.Module):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
-
-
-def _aux_head(config: DeepLabV3Config) -> nn.Sequential:
-    """torchvision's auxiliary FCNHead on block3, with its names (``aux_classifier.0`` ...)."""
-    channels = config.width * 4 * EXPANSION  # block3's output
-    inner = channels // 4
-    return nn.Sequential(
-        nn.Conv2d(channels, inner, 3, padding=1, bias=False),
-        nn.BatchNorm2d(inner, momentum=config.bn_momentum),
-        nn.ReLU(inplace=True),
-        nn.Dropout(0.1),
-        nn.Conv2d(inner, config.num_classes, 1),
-    )

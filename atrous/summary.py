@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from atrous.backbone import EXPANSION, block_plans
+from atrous.backbone import block_channels, block_plans
 from atrous.config import DeepLabV3Config
 from atrous.model import DeepLabV3
 
@@ -106,7 +106,7 @@ def summary(
         sizes = feature_sizes(config, size, os)
         lines.append(_row("stem", config.width, 4, sizes["stem"], "-"))
         for b, plan in enumerate(block_plans(config, os)):
-            channels = config.width * 2 ** min(b, 3) * EXPANSION
+            channels = block_channels(config, b)
             stage = f"{plan.name} (block{b + 1})"
             rates = _rates(plan.unit_rates)
             lines.append(_row(stage, channels, plan.output_stride, sizes[plan.name], rates))

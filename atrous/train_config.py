@@ -8,47 +8,91 @@ A run is described by one :class:`TrainConfig` with four tables, one per concern
   scale 0.5 to 2.0, left-right flip);
 - ``[train]``: the optimisation of Sec. 4.1 (SGD with momentum, weight decay, the poly
   learning rate, batch size, iterations, BN frozen or not, the checkpoint to start from);
-- ``[eval]``: the inference strategy of Sec. 4.3 (output stride, scales, flips).
+- ``[eval]``: the inference strategy of Sec. 4.3 (output stride, scales, flips, padding).
 
-The file is read with the standard library's :mod:`tomllib`; single fields are overridden
-from the command line with ``--set table.field=value`` where ``value`` is written as in
-TOML (``--set train.base_lr=0.01``, ``--set model.multi_grid=[1,2,1]``; a bare word is a
-string: ``--set data.dataset=voc``). Unknown keys and values of the wrong type fail here,
-before any training starts, with a message naming the key.
+Every table checks itself when it is built (``__post_init__``), from a file or in Python:
+unknown keys, values of the wrong type and values out of range fail before any training
+starts, with a message naming the key. The file is read with the standard library's
+:mod:`tomllib`; single fields are overridden from the command line with
+``--set table.field=value``, the value written as in TOML (``--set train.base_lr=0.01``,
+``--set model.multi_grid=[1,2,1]``; a bare word is a string: ``--set data.dataset=voc``).
+The generic TOML-to-dataclass code is :mod:`atrous.tables`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from atrous.config import DeepLabV3Config
 from atrous.presets import PRESETS, get_preset
+from atrous.tables import (
+    build_table,
+    coerce,
+    coerce_fields,
+    fail,
+    parse_override,
+    plain,
+    read_toml,
+    with_overrides,
+)
 
-#: Dataset names understood by :func:`atrous.train.build_dataset`.
+#: Dataset names understood by :func:`atrous.data.build.build_dataset`.
 DATASETS = ("synthetic", "voc", "sbd", "cityscapes", "coco")
 #: The multi-scale inputs of Sec. 4.3 / Tab. 4 and 6.
 PAPER_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+
+__all__ = [
+    "DATASETS",
+    "PAPER_SCALES",
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "parse_override",
+]
+
+
+def _at_least(table: Any, name: str, minimum: float, *keys: str) -> None:
+    for key in keys:
+        if getattr(table, key) < minimum:
+            fail(f"{name}.{key}", f"must be >= {minimum}, got {getattr(table, key)}")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Which network: a preset and the fields of it to override."""
 
-    # str, "tiny": a name from atrous.presets (tiny, resnet50, resnet101, ...-block7).
     preset: str = "tiny"
-    # dict, {}: DeepLabV3Config fields replacing the preset's (e.g. output_stride = 8).
+    """A name from :mod:`atrous.presets`: tiny, resnet50, resnet101, resnet50-block7, ..."""
     overrides: dict[str, Any] = field(default_factory=dict)
+    """:class:`~atrous.config.DeepLabV3Config` fields replacing the preset's; in TOML they
+    are written directly in ``[model]`` (``output_stride = 8``)."""
+
+    def __post_init__(self) -> None:
+        coerce_fields(self, "model")
+        if self.preset not in PRESETS:
+            fail("model.preset", f"unknown preset {self.preset!r}; the presets are: "
+                 f"{', '.join(PRESETS)}")  # fmt: skip
+        hints = typing.get_type_hints(DeepLabV3Config)
+        overrides = {}
+        for key, value in self.overrides.items():
+            if key not in hints:
+                allowed = ", ".join(["preset", *sorted(hints)])
+                raise ValueError(f"unknown config key 'model.{key}'; [model] has: {allowed}")
+            overrides[key] = coerce(f"model.{key}", value, hints[key])
+        object.__setattr__(self, "overrides", overrides)
+        try:
+            self.build()
+        except ValueError as error:
+            raise ValueError(f"config table [model]: {error}") from None
 
     def build(self) -> DeepLabV3Config:
         """The :class:`DeepLabV3Config` this table describes (validated)."""
@@ -59,93 +103,125 @@ class ModelConfig:
 class DataConfig:
     """Where the images come from and how they are augmented (Sec. 4.1)."""
 
-    # str, "synthetic": one of DATASETS.
     dataset: str = "synthetic"
-    # str, "": folder of the dataset on disk (unused by "synthetic"); for VOC the
-    # VOCdevkit/VOC2012 folder.
+    """One of :data:`DATASETS`."""
     root: str = ""
-    # str, "": SBD's benchmark_RELEASE/dataset folder, for VOC's "trainaug" split.
+    """Folder of the dataset on disk (unused by ``synthetic``); for VOC the
+    ``VOCdevkit/VOC2012`` folder."""
     sbd_root: str = ""
-    # str, "train": split to train on, as the dataset names it; VOC: train, val, trainval
-    # or trainaug (VOC train + SBD, 10,582 images, Sec. 4.1).
+    """SBD's ``benchmark_RELEASE/dataset`` folder, for VOC's ``trainaug`` split."""
     train_split: str = "train"
-    # str, "val": split to evaluate on.
+    """Split to train on, as the dataset names it; VOC: train, val, trainval or trainaug
+    (VOC train + SBD, 10,582 images, Sec. 4.1)."""
     val_split: str = "val"
-    # int, 513: side of the square training crop; 16k + 1 suits align_corners (Sec. 4.1).
+    """Split to evaluate on."""
     crop_size: int = 513
-    # tuple[float, float], (0.5, 2.0): range of the random rescaling of Sec. 4.1.
+    """Side of the square training crop; 16k + 1 suits ``align_corners`` (Sec. 4.1)."""
     scale_range: tuple[float, float] = (0.5, 2.0)
-    # bool, True: random left-right flips (Sec. 4.1).
+    """Range of the random rescaling of Sec. 4.1."""
     flip: bool = True
-    # int, 0: side of the generated images of the synthetic dataset (0: its default).
+    """Random left-right flips (Sec. 4.1)."""
     synthetic_size: int = 0
-    # int, 0: number of generated training images of the synthetic dataset (0: its default).
+    """Side of the generated images of the synthetic dataset (0: its default)."""
     synthetic_length: int = 0
-    # int, 0: number of generated images of its val split (0: its default).
+    """Number of generated training images of the synthetic dataset (0: its default)."""
     synthetic_val_length: int = 0
-    # tuple[int, ...], (): bootstrapping (Sec. 4.3, VOC test): images that contain any of
-    # these classes appear ``bootstrap_copies`` times per epoch.
+    """Number of generated images of its val split (0: its default)."""
     bootstrap_classes: tuple[int, ...] = ()
-    # int, 2: how often an image with a bootstrapped class appears per epoch.
+    """Bootstrapping (Sec. 4.3, VOC test): images that contain any of these classes appear
+    ``bootstrap_copies`` times per epoch."""
     bootstrap_copies: int = 2
-    # int, 0: DataLoader worker processes (0 loads in the training process).
+    """How often an image with a bootstrapped class appears per epoch."""
     num_workers: int = 0
+    """DataLoader worker processes (0 loads in the training process)."""
+
+    def __post_init__(self) -> None:
+        coerce_fields(self, "data")
+        if self.dataset not in DATASETS:
+            fail("data.dataset", f"must be one of {DATASETS}, got {self.dataset!r}")
+        _at_least(self, "data", 1, "crop_size", "bootstrap_copies")
+        _at_least(self, "data", 0, "synthetic_size", "synthetic_length", "synthetic_val_length",
+                  "num_workers")  # fmt: skip
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            fail("data.scale_range", f"must be [low, high] with 0 < low <= high, got {[lo, hi]}")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """The training protocol of Sec. 4.1."""
 
-    # int, 30000: training iterations (the poly schedule's max_iter).
     iterations: int = 30000
-    # int, 16: images per iteration over all processes and accumulation steps (Tab. 9).
+    """Training iterations (the poly schedule's ``max_iter``)."""
     batch_size: int = 16
-    # float, 0.007: the poly schedule's base learning rate (stage 2: 0.001).
+    """Images per iteration over all processes and accumulation steps (Tab. 9)."""
     base_lr: float = 0.007
-    # float, 0.9: the poly schedule's power.
+    """The poly schedule's base learning rate (stage 2: 0.001)."""
     lr_power: float = 0.9
-    # float, 0.9: SGD momentum.
+    """The poly schedule's power."""
     momentum: float = 0.9
-    # float, 0.0001: L2 weight decay on the conv weights (not on biases nor BN).
+    """SGD momentum."""
     weight_decay: float = 0.0001
-    # bool, True: upsample the logits to the labels (Sec. 4.1); False downsamples the
-    # labels to the logits instead, as older DeepLabs did (Tab. 8).
+    """L2 weight decay on the conv weights (not on biases nor BN)."""
     upsample_logits: bool = True
-    # bool, False: freeze batch norm (stage 2 of Sec. 4.1; Tab. 8 "fine-tune BN" = not this).
+    """Upsample the logits to the labels (Sec. 4.1); False downsamples the labels to the
+    logits instead, as older DeepLabs did (Tab. 8)."""
     freeze_bn: bool = False
-    # str, "": torchvision ImageNet ResNet weights (e.g. resnet101-63fe2227.pth) for the
-    # backbone, as the paper starts from (Sec. 4.1); "" starts from random weights.
+    """Freeze batch norm (stage 2 of Sec. 4.1; Tab. 8 "fine-tune BN" is the opposite)."""
     pretrained: str = ""
-    # str, "": checkpoint whose weights start this run (stage 2 starts from stage 1's);
-    # replaces ``pretrained``.
+    """torchvision ImageNet ResNet weights (e.g. ``resnet101-63fe2227.pth``) for the
+    backbone, as the paper starts from (Sec. 4.1); "" starts from random weights."""
     init: str = ""
-    # int, 1: split each batch into this many micro-batches whose gradients add up; BN
-    # then sees only batch_size / accumulate images at a time (see atrous.train).
+    """Checkpoint whose weights start this run (stage 2 starts from stage 1's); replaces
+    ``pretrained``."""
     accumulate: int = 1
-    # bool, True: mixed precision (float16 autocast + gradient scaling) when on CUDA.
+    """Split each batch into this many micro-batches whose gradients add up; BN then sees
+    only ``batch_size / accumulate`` images at a time (see :mod:`atrous.train`)."""
     amp: bool = True
-    # int, 1000: write the checkpoint every this many iterations (and always at the end).
+    """Mixed precision (float16 autocast + gradient scaling) when on CUDA."""
     checkpoint_every: int = 1000
-    # int, 20: write a line of the metrics log every this many iterations.
+    """Write the checkpoint every this many iterations (and always at the end)."""
     log_every: int = 20
-    # int, 0: seed of the weights, the data order and the augmentation.
+    """Write a line of the metrics log every this many iterations."""
     seed: int = 0
-    # str, "auto": "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    """Seed of the weights, the data order and the augmentation."""
     device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+
+    def __post_init__(self) -> None:
+        coerce_fields(self, "train")
+        _at_least(self, "train", 1, "iterations", "batch_size", "checkpoint_every", "log_every")
+        if self.accumulate < 1 or self.batch_size % self.accumulate:
+            fail("train.accumulate", f"must be >= 1 and divide batch_size={self.batch_size}, "
+                 f"got {self.accumulate}")  # fmt: skip
+        _at_least(self, "train", 0, "base_lr", "lr_power", "momentum", "weight_decay")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            fail("train.device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """The inference strategy of Sec. 4.3 (Tab. 4 and 6)."""
+    """The inference strategy of Sec. 4.3 (Tab. 4 and 6) and the evaluation protocol."""
 
-    # int, 0: output stride at evaluation; 0 keeps the training one (Tab. 10: train 16,
-    # evaluate 8 is best).
     output_stride: int = 0
-    # tuple[float, ...], (1.0,): input scales whose class probabilities are averaged;
-    # the paper's multi-scale inference uses PAPER_SCALES.
+    """Output stride at evaluation; 0 keeps the training one (Tab. 10: train at 16,
+    evaluate at 8 is best)."""
     scales: tuple[float, ...] = (1.0,)
-    # bool, False: also average over left-right flipped inputs.
+    """Input scales whose class probabilities are averaged; the paper's multi-scale
+    inference uses :data:`PAPER_SCALES`."""
     flip: bool = False
+    """Also average over left-right flipped inputs."""
+    pad_to: int = 0
+    """0: whole images, of any size (Cityscapes, Appendix C). N: pad each image at the
+    bottom and right with the mean pixel to N x N, run the network, crop the prediction back
+    (the paper's VOC protocol, crop 513, Sec. 4.1); an image larger than N is an error."""
+
+    def __post_init__(self) -> None:
+        coerce_fields(self, "eval")
+        _at_least(self, "eval", 0, "output_stride", "pad_to")
+        if not self.scales or any(s <= 0 for s in self.scales):
+            fail("eval.scales", f"must be a non-empty list of positive scales, "
+                 f"got {list(self.scales)}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -157,6 +233,10 @@ class TrainConfig:
     train: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        if self.eval.output_stride:
+            self.network.check_output_stride(self.eval.output_stride, "eval.output_stride")
+
     @property
     def network(self) -> DeepLabV3Config:
         """The validated :class:`DeepLabV3Config` of ``[model]``."""
@@ -164,141 +244,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists, no tuples) that :func:`from_dict` reads back."""
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
 
 _TABLES = {"data": DataConfig, "train": OptimConfig, "eval": EvalConfig}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _fail(key: str, message: str) -> typing.NoReturn:
-    raise ValueError(f"config key {key!r}: {message}")
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """Check ``value`` against a field's type; ints become floats, lists tuples."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union or str(origin) == "types.UnionType":
-        options = typing.get_args(annotation)
-        for option in options:
-            try:
-                return _coerce(key, value, option)
-            except ValueError:
-                continue
-        _fail(key, f"expected one of {options}, got {value!r}")
-    if annotation is type(None):
-        if value is not None:
-            _fail(key, f"expected None, got {value!r}")
-        return value
-    if annotation is bool:
-        if not isinstance(value, bool):
-            _fail(key, f"expected true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail(key, f"expected an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(key, f"expected a number, got {value!r}")
-        if not math.isfinite(value):
-            _fail(key, f"expected a finite number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            _fail(key, f"expected a string, got {value!r}")
-        return value
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if not isinstance(value, (list, tuple)):
-            _fail(key, f"expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(key, v, args[0]) for v in value)
-        if len(value) != len(args):
-            _fail(key, f"expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args, strict=True))
-    if origin is dict:
-        if not isinstance(value, dict):
-            _fail(key, f"expected a table, got {value!r}")
-        return dict(value)
-    raise TypeError(f"unsupported field type {annotation!r} for {key!r}")  # pragma: no cover
-
-
-def _build_table(name: str, cls: type, values: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in values.items():
-        if key not in hints:
-            allowed = ", ".join(sorted(hints))
-            raise ValueError(f"unknown config key {name}.{key!r}; [{name}] has: {allowed}")
-        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
-    return cls(**kwargs)
-
-
-def _build_model(values: dict[str, Any]) -> ModelConfig:
-    values = dict(values)
-    preset = values.pop("preset", ModelConfig.preset)
-    if preset not in PRESETS:
-        _fail("model.preset", f"unknown preset {preset!r}; the presets are: {', '.join(PRESETS)}")
-    hints = typing.get_type_hints(DeepLabV3Config)
-    overrides = {}
-    for key, value in values.items():
-        if key not in hints:
-            allowed = ", ".join(["preset", *sorted(hints)])
-            raise ValueError(f"unknown config key 'model.{key}'; [model] has: {allowed}")
-        overrides[key] = _coerce(f"model.{key}", value, hints[key])
-    model = ModelConfig(preset=preset, overrides=overrides)
-    try:
-        model.build()
-    except ValueError as error:
-        raise ValueError(f"config table [model]: {error}") from None
-    return model
-
-
-def _check_values(config: TrainConfig) -> None:
-    """Range checks that the types cannot express; ValueError naming the key."""
-    d, t, e = config.data, config.train, config.eval
-    if d.dataset not in DATASETS:
-        _fail("data.dataset", f"must be one of {DATASETS}, got {d.dataset!r}")
-    if d.crop_size < 1:
-        _fail("data.crop_size", f"must be >= 1, got {d.crop_size}")
-    lo, hi = d.scale_range
-    if not 0 < lo <= hi:
-        _fail("data.scale_range", f"must be [low, high] with 0 < low <= high, got {[lo, hi]}")
-    for key in ("synthetic_size", "synthetic_length", "synthetic_val_length", "num_workers"):
-        if getattr(d, key) < 0:
-            _fail(f"data.{key}", f"must be >= 0, got {getattr(d, key)}")
-    if d.bootstrap_copies < 1:
-        _fail("data.bootstrap_copies", f"must be >= 1, got {d.bootstrap_copies}")
-    if t.iterations < 1:
-        _fail("train.iterations", f"must be >= 1, got {t.iterations}")
-    if t.batch_size < 1:
-        _fail("train.batch_size", f"must be >= 1, got {t.batch_size}")
-    if t.accumulate < 1 or t.batch_size % t.accumulate:
-        _fail("train.accumulate", f"must be >= 1 and divide batch_size={t.batch_size}")
-    for key in ("base_lr", "lr_power", "momentum", "weight_decay"):
-        if getattr(t, key) < 0:
-            _fail(f"train.{key}", f"must be >= 0, got {getattr(t, key)}")
-    for key in ("checkpoint_every", "log_every"):
-        if getattr(t, key) < 1:
-            _fail(f"train.{key}", f"must be >= 1, got {getattr(t, key)}")
-    if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
-        _fail("train.device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {t.device!r}")
-    if e.output_stride and e.output_stride not in config.network.output_strides:
-        _fail(
-            "eval.output_stride",
-            f"must be 0 (the training one) or one of {config.network.output_strides}, "
-            f"got {e.output_stride}",
-        )
-    if not e.scales or any(s <= 0 for s in e.scales):
-        _fail("eval.scales", f"must be a non-empty list of positive scales, got {list(e.scales)}")
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -309,56 +258,22 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
             raise ValueError(f"unknown config table [{name}]; the tables are: {sorted(tables)}")
         if not isinstance(table, dict):
             raise ValueError(f"config key {name!r} must be a table [{name}], got {table!r}")
-    model_values = dict(values.get("model", {}))
-    model_values.update(model_values.pop("overrides", {}))  # as written by to_dict
-    config = TrainConfig(
-        model=_build_model(model_values),
-        **{name: _build_table(name, cls, values.get(name, {})) for name, cls in _TABLES.items()},
+    model = dict(values.get("model", {}))
+    model.update(model.pop("overrides", {}))  # as written by to_dict
+    preset = model.pop("preset", ModelConfig.preset)
+    return TrainConfig(
+        model=ModelConfig(preset=preset, overrides=model),
+        **{name: build_table(cls, name, values.get(name, {})) for name, cls in _TABLES.items()},
     )
-    _check_values(config)
-    return config
-
-
-def parse_override(assignment: str) -> tuple[str, str, Any]:
-    """``"table.key=value"`` -> (table, key, value), the value parsed as TOML (bare: a str)."""
-    if "=" not in assignment:
-        raise ValueError(f"--set expects table.key=value, got {assignment!r}")
-    dotted, text = assignment.split("=", 1)
-    if dotted.count(".") != 1:
-        raise ValueError(f"--set expects table.key=value (e.g. train.base_lr=0.01), got {dotted!r}")
-    table, key = (part.strip() for part in dotted.split("."))
-    text = text.strip()
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text  # a bare word: a string
-    return table, key, value
 
 
 def load_config(
     path: str | Path | None = None, overrides: typing.Sequence[str] = ()
 ) -> TrainConfig:
     """Read a TOML file (None: all defaults) and apply ``--set`` style overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        with path.open("rb") as f:
-            try:
-                values = tomllib.load(f)
-            except tomllib.TOMLDecodeError as error:
-                raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
-    return apply_overrides(values, overrides)
+    return apply_overrides({} if path is None else read_toml(path), overrides)
 
 
 def apply_overrides(values: dict[str, Any], overrides: typing.Sequence[str]) -> TrainConfig:
     """Apply ``table.key=value`` assignments to nested tables and build the config."""
-    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
-    for assignment in overrides:
-        table, key, value = parse_override(assignment)
-        values.setdefault(table, {})
-        if not isinstance(values[table], dict):
-            raise ValueError(f"config key {table!r} must be a table")
-        values[table][key] = value
-    return from_dict(values)
+    return from_dict(with_overrides(values, overrides))

@@ -112,4 +112,4 @@ def test_demo_end_to_end_in_miniature(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"demo_predictions.png", "demo_curves.png"} <= names
     assert any("valid" in n for n in names)  # Fig. 4, as before
-    assert json.loads((run / "eval.json").read_text())["images"] == 3
+    assert json.loads((run / "eval_val_os8_s0.75-1-1.25_flip.json").read_text())["images"] == 3

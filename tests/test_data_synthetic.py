@@ -13,7 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 from atrous.data import EvalTransform, SyntheticScenes
-from atrous.data.plots import plot_samples
+from atrous.figures import plot_samples
 from atrous.data.synthetic import BACKGROUND, LAND, SAIL, SEA, TENT, WIRE, _ignore_band
 
 N = 120  # images drawn for the statistical properties

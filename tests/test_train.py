@@ -13,16 +13,10 @@ from hypothesis import strategies as st
 import reference
 from atrous import DeepLabV3
 from atrous.checkpoint import read_checkpoint
-from atrous.train import (
-    IterationSampler,
-    SampleStream,
-    downsample_labels,
-    parameter_groups,
-    poly_lr,
-    read_metrics,
-    segmentation_loss_sum,
-    train,
-)
+from atrous.loss import downsample_labels, segmentation_loss_sum
+from atrous.run_log import read_metrics
+from atrous.sample_stream import IterationSampler, SampleStream
+from atrous.train import parameter_groups, poly_lr, train
 from tests.helpers_train import FlipCrop, Rectangles, tiny_config
 
 torch.set_num_threads(1)
