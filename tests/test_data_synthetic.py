@@ -13,8 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 from atrous.data import EvalTransform, SyntheticScenes
-from atrous.figures import plot_samples
 from atrous.data.synthetic import BACKGROUND, LAND, SAIL, SEA, TENT, WIRE, _ignore_band
+from atrous.figures import plot_samples
 
 N = 120  # images drawn for the statistical properties
 
