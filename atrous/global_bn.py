@@ -3,12 +3,13 @@ r"""Batch norm over the global batch of all processes, on any device (Sec. 4.1).
 The paper trains with batch 16 and stresses that batch norm needs it (Tab. 9: batch 4
 gives 64.43, batch 16 gives 77.21). When the batch is split over several processes, each
 process sees only its share; to normalise by the statistics of the *global* batch, the
-per-channel sums are added up over the processes before the mean and variance are taken:
+per-channel sums are added up over the processes before the mean and variance are taken
+(in two passes, the variance from centred values):
 
 .. math::
 
     \mu = \frac{\sum_p \sum_{i \in p} x_i}{\sum_p n_p}, \qquad
-    \sigma^2 = \frac{\sum_p \sum_{i \in p} x_i^2}{\sum_p n_p} - \mu^2.
+    \sigma^2 = \frac{\sum_p \sum_{i \in p} (x_i - \mu)^2}{\sum_p n_p}.
 
 PyTorch's :class:`torch.nn.SyncBatchNorm` does exactly this, but only on GPUs; training
 uses it on CUDA. :class:`GlobalBatchNorm2d` is the same computation written with the
@@ -45,22 +46,20 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and _distributed()):
             return super().forward(x)
         C = x.shape[1]
-        local = torch.cat(
-            [
-                x.sum(dim=(0, 2, 3)),  # (C,)
-                (x * x).sum(dim=(0, 2, 3)),  # (C,)
-                x.new_full((1,), x.numel() // C),  # pixels per channel here
-            ]
-        )
-        total = dist_nn.all_reduce(local)  # summed over the processes, with its gradient
+        dims = (0, 2, 3)
+        count = x.new_full((1,), x.numel() // C)  # pixels per channel here
+        total = dist_nn.all_reduce(torch.cat([x.sum(dim=dims), count]))  # with its gradient
         n = total[-1]
         mean = total[:C] / n  # (C,)
-        var = total[C : 2 * C] / n - mean * mean  # biased, as used for normalisation
+        # Two passes: the variance from the centred values, not E[x^2] - mean^2, which
+        # cancels catastrophically when a channel's spread is small against its mean (the
+        # image-pooling branch with one image per process: two values a channel).
+        centred = x - mean[None, :, None, None]
+        var = dist_nn.all_reduce(centred.square().sum(dim=dims)) / n  # biased, as BN uses
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach() * n / (n - 1))
         scale = self.weight * torch.rsqrt(var + self.eps)  # (C,)
-        shift = self.bias - mean * scale
-        return x * scale[None, :, None, None] + shift[None, :, None, None]
+        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
