@@ -14,6 +14,11 @@ from hypothesis import strategies as st
 MAX_SEED = 2**32 - 1
 
 
+def seeds() -> st.SearchStrategy[int]:
+    """A seed for NumPy's and torch's generators: the one seed strategy of the suite."""
+    return st.integers(0, MAX_SEED)
+
+
 def _uniform(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape)  # float64
 
@@ -27,7 +32,7 @@ def images(draw, *, max_batch: int = 2, max_channels: int = 3, max_side: int = 1
         draw(st.integers(1, max_side)),
         draw(st.integers(1, max_side)),
     )
-    return _uniform(draw(st.integers(0, MAX_SEED)), shape)
+    return _uniform(draw(seeds()), shape)
 
 
 def rates(*, max_rate: int = 4) -> st.SearchStrategy[int]:
@@ -116,7 +121,7 @@ def conv_problems(
         sides.append(draw(st.integers(smallest, smallest + max_side)))
     N = draw(st.integers(1, max_batch))
     C_in, C_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
-    seed = draw(st.integers(0, MAX_SEED))
+    seed = draw(seeds())
     x = _uniform(seed, (N, C_in, *sides))
     w = _uniform(seed + 1, (C_out, C_in, kH, kW))
     bias = _uniform(seed + 2, (C_out,)) if draw(st.booleans()) else None
@@ -141,7 +146,7 @@ def segmentations(
     may be absent from both maps (empty union)."""
     K = draw(st.integers(1, max_classes))
     shape = (draw(st.integers(1, max_side)), draw(st.integers(1, max_side)))
-    rng = np.random.default_rng(draw(st.integers(0, MAX_SEED)))
+    rng = np.random.default_rng(draw(seeds()))
     # Draw from a random subset of the classes so that some unions are empty.
     used = rng.choice(K, size=draw(st.integers(1, K)), replace=False)
     pred = rng.choice(used, size=shape).astype(np.int64)

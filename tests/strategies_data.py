@@ -6,6 +6,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.strategies import seeds
+
+__all__ = ["coordinate_pairs", "crop_sizes", "image_label_pairs", "label_maps", "scales", "seeds"]
+
 
 @st.composite
 def label_maps(draw: st.DrawFn, *, max_side: int = 12, num_classes: int = 5) -> np.ndarray:
@@ -49,7 +53,3 @@ def crop_sizes(*, max_side: int = 20) -> st.SearchStrategy[int]:
 
 def scales(*, low: float = 0.5, high: float = 2.0) -> st.SearchStrategy[float]:
     return st.floats(low, high, allow_nan=False)
-
-
-def seeds() -> st.SearchStrategy[int]:
-    return st.integers(0, 2**32 - 1)

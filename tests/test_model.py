@@ -15,9 +15,9 @@ from atrous.backbone import block_plans
 from atrous.cli import main
 from atrous.summary import count_flops, count_parameters, feature_sizes, summary
 from reference.network import block_strides_and_rates
+from tests.strategies import seeds
 from tests.strategies_model import configs, image_sizes, random_model
 
-seeds = st.integers(0, 2**31 - 1)
 TINY = DeepLabV3Config(depths=(1, 1, 1, 1), width=4, aspp_channels=4, num_classes=3)
 
 
@@ -42,7 +42,7 @@ def _stage_sizes(model: DeepLabV3, x: torch.Tensor) -> dict[str, tuple[int, int]
     return sizes
 
 
-@given(config=configs(), size=image_sizes(), seed=seeds)
+@given(config=configs(), size=image_sizes(), seed=seeds())
 @settings(max_examples=15)
 def test_output_is_input_size_and_features_are_ceil_of_input_over_output_stride(config, size, seed):
     model = random_model(config, seed)
@@ -54,14 +54,14 @@ def test_output_is_input_size_and_features_are_ceil_of_input_over_output_stride(
     assert small.shape == (1, config.num_classes, _ceil_div(size[0], os), _ceil_div(size[1], os))
 
 
-@given(config=configs(), size=image_sizes(), seed=seeds)
+@given(config=configs(), size=image_sizes(), seed=seeds())
 @settings(max_examples=15)
 def test_feature_sizes_of_the_summary_are_the_real_ones(config, size, seed):
     model = random_model(config, seed)
     assert _stage_sizes(model, torch.randn(1, 3, *size)) == feature_sizes(config, size)
 
 
-@given(config=configs(heads=("aspp",)), size=image_sizes(), data=st.data(), seed=seeds)
+@given(config=configs(heads=("aspp",)), size=image_sizes(), data=st.data(), seed=seeds())
 @settings(max_examples=15)
 def test_set_output_stride_keeps_parameters_and_scales_the_feature_map(config, size, data, seed):
     # ASPP rates must stay integers at the new output stride: draw it among those allowed.
@@ -98,7 +98,7 @@ def test_set_output_stride_to_an_unreachable_one_raises_and_changes_nothing():
     assert model.backbone.layer4[0].conv2.dilation == (2, 2)
 
 
-@given(config=configs(), seed=seeds)
+@given(config=configs(), seed=seeds())
 @settings(max_examples=15)
 def test_conv_strides_and_dilations_match_the_independent_numpy_plan(config, seed):
     # reference.network works the rates out in closed form; the torch modules must agree.

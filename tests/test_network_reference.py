@@ -17,14 +17,13 @@ from reference.network import (
     max_pool_3x3_stride2,
     resize_bilinear,
 )
+from tests.strategies import seeds
 from tests.strategies_model import configs, image_sizes, images, numpy_state_dict, random_model
-
-seeds = st.integers(0, 2**31 - 1)
 
 
 @pytest.mark.parametrize("output_stride", [4, 8, 16, 32, 64, 256])
 @settings(max_examples=12)  # 6 x 12 networks, about 0.05 s each
-@given(data=st.data(), size=image_sizes(), batch=st.integers(1, 2), seed=seeds)
+@given(data=st.data(), size=image_sizes(), batch=st.integers(1, 2), seed=seeds())
 def test_torch_matches_numpy_forward_float64(output_stride, data, size, batch, seed):
     config = data.draw(configs(output_stride=output_stride), label="config")
     event(f"extra_blocks={config.extra_blocks}, head={config.head}")
@@ -38,7 +37,7 @@ def test_torch_matches_numpy_forward_float64(output_stride, data, size, batch, s
 
 
 @settings(max_examples=10)
-@given(config=configs(), size=image_sizes(), seed=seeds)
+@given(config=configs(), size=image_sizes(), seed=seeds())
 def test_torch_matches_numpy_forward_float32(config, size, seed):
     model = random_model(config, seed)  # float32
     x = images(seed, batch=1, size=size, dtype=np.float32)
@@ -49,7 +48,7 @@ def test_torch_matches_numpy_forward_float32(config, size, seed):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-@given(config=configs(output_stride=8), size=image_sizes(), seed=seeds)
+@given(config=configs(output_stride=8), size=image_sizes(), seed=seeds())
 @settings(max_examples=10)
 def test_numpy_forward_with_unscaled_logits_matches_at_feature_size(config, size, seed):
     # upsample=False against the NumPy forward resized "to" the feature size: the logits
@@ -68,7 +67,7 @@ def test_numpy_forward_with_unscaled_logits_matches_at_feature_size(config, size
     shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
     size=st.tuples(st.integers(1, 20), st.integers(1, 20)),
     align_corners=st.booleans(),
-    seed=seeds,
+    seed=seeds(),
 )
 def test_resize_bilinear_matches_torch(shape, size, align_corners, seed):
     x = np.random.default_rng(seed).uniform(-1, 1, shape)
@@ -84,7 +83,7 @@ def test_resize_bilinear_align_corners_keeps_corners():
     assert y[0, 0, 0, 0] == 0 and y[0, 0, -1, -1] == 5 and y[0, 0, 1, 2] == 2.5
 
 
-@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 12)), seed=seeds)
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 12), st.integers(1, 12)), seed=seeds())
 def test_max_pool_matches_torch(shape, seed):
     x = np.random.default_rng(seed).normal(size=(1, *shape))
     expected = F.max_pool2d(torch.from_numpy(x), 3, stride=2, padding=1).numpy()
