@@ -64,7 +64,7 @@ def test_voc_two_stages_and_eval(tmp_path, voc):
     assert 0 <= result["miou"] <= 1 and len(result["iou"]) == 21
 
 
-def test_coco_pretraining_then_bootstrapped_finetuning(tmp_path, voc):
+def test_test_set_pipeline_coco_finetune_then_bootstrapped_trainval(tmp_path, voc):
     coco = tmp_path / "coco"
     h, w = 40, 48
     images, annotations = [], []
@@ -84,7 +84,37 @@ def test_coco_pretraining_then_bootstrapped_finetuning(tmp_path, voc):
         "voc_coco_finetune", tmp_path / "ft", *voc, f"train.init={tmp_path / 'coco_run'}"
     )
     assert state["config"]["train"]["base_lr"] == 0.0001
-    assert state["config"]["data"]["bootstrap_classes"] == [2, 9, 11, 16, 18]
+    final = _train("voc_test_bootstrap", tmp_path / "test", voc[0], f"train.init={tmp_path / 'ft'}")
+    assert final["config"]["data"]["bootstrap_classes"] == [2, 9, 11, 16, 18]
+    assert final["config"]["data"]["train_split"] == "trainval"
+    assert final["network"]["output_stride"] == 8 and final["config"]["train"]["freeze_bn"]
+    for key, value in state["model"].items():  # BN frozen: the fine-tuned statistics stay
+        if "running_mean" in key:
+            assert torch.equal(final["model"][key], value), key
+
+
+@pytest.mark.parametrize(
+    ("name", "pad_to"),
+    [("voc_stage1", 513), ("voc_stage2", 513), ("voc_coco_finetune", 513),
+     ("voc_test_bootstrap", 513), ("coco_pretrain", 0), ("cityscapes", 0), ("demo", 0)],
+)  # fmt: skip
+def test_each_config_states_its_evaluation_protocol(name, pad_to):
+    """VOC: 513x513 padded inputs (Sec. 4.1); Cityscapes and the rest: whole images."""
+    path = CONFIGS / f"{name}.toml"
+    assert "pad_to" in path.read_text()
+    assert load_config(path).eval.pad_to == pad_to
+
+
+def test_every_config_says_where_it_sits():
+    for path in CONFIGS.glob("*.toml"):
+        if path.stem != "demo":
+            assert "Where it sits" in path.read_text(), path.name
+
+
+def test_cityscapes_keeps_the_voc_protocol_but_iterations_and_crop():
+    c = load_config(CONFIGS / "cityscapes.toml")
+    assert (c.train.batch_size, c.train.base_lr, c.train.iterations) == (16, 0.007, 90000)
+    assert c.data.crop_size == 769 and c.eval.pad_to == 0
 
 
 def test_cityscapes(tmp_path):
