@@ -258,7 +258,8 @@ def _resume(
     iterations done and the log up to them (what came after is done again)."""
     ckpt_path = run_dir / "checkpoint.pt"
     state = read_checkpoint(ckpt_path, map_location=device)
-    check_resumable(state["config"], config.to_dict())
+    # Through from_dict, so that a config written before a field existed gets its default.
+    check_resumable(from_dict(state["config"]).to_dict(), config.to_dict())
     load_weights(model, state, source=str(ckpt_path))
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])

@@ -179,9 +179,10 @@ def aspp(x: np.ndarray, sd: Weights, config: Any, prefix: str = "classifier.0") 
 
 
 def deeplabv3_forward(
-    state_dict: dict[str, np.ndarray], config: Any, images: np.ndarray
+    state_dict: dict[str, np.ndarray], config: Any, images: np.ndarray, upsample: bool = True
 ) -> np.ndarray:
-    """Logits (N, num_classes, H, W) of DeepLabv3 in eval mode, for (N, 3, H, W) images.
+    """Logits (N, num_classes, H, W) of DeepLabv3 in eval mode, for (N, 3, H, W) images;
+    with ``upsample=False`` at the feature-map size, before the bilinear upsampling.
 
     Args:
         state_dict: parameters and BN buffers as NumPy arrays, keyed like
@@ -203,4 +204,6 @@ def deeplabv3_forward(
         logits = conv(x, state_dict, "classifier.0")  # (N, K, H/os, W/os)
     else:
         raise ValueError(f"head must be 'aspp' or 'cascade', got {config.head!r}")
+    if not upsample:
+        return logits  # (N, K, H/os, W/os)
     return resize_bilinear(logits, images.shape[2:], config.align_corners)  # (N, K, H, W)

@@ -50,16 +50,18 @@ def test_torch_matches_numpy_forward_float32(config, size, seed):
 
 @given(config=configs(output_stride=8), size=image_sizes(), seed=seeds())
 @settings(max_examples=10)
-def test_numpy_forward_with_unscaled_logits_matches_at_feature_size(config, size, seed):
-    # upsample=False against the NumPy forward resized "to" the feature size: the logits
-    # before upsampling are what both compute before their last step.
+def test_logits_at_feature_size_match_the_numpy_forward(config, size, seed):
+    """``upsample=False`` (Tab. 8's ablation) against the NumPy forward stopped before its
+    last step; and the NumPy resize of those logits is the torch model's upsampled output."""
     model = random_model(config, seed).double()
     x = images(seed, batch=1, size=size)
+    expected = deeplabv3_forward(numpy_state_dict(model), config, x, upsample=False)
     with torch.no_grad():
         small = model(torch.from_numpy(x), upsample=False).numpy()
         full = model(torch.from_numpy(x)).numpy()
     h, w = (-(-n // 8) for n in size)
-    assert small.shape == (1, config.num_classes, h, w)
+    assert small.shape == expected.shape == (1, config.num_classes, h, w)
+    np.testing.assert_allclose(small, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
     np.testing.assert_allclose(resize_bilinear(small, size, config.align_corners), full, atol=1e-12)
 
 

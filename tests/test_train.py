@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 import reference
 from atrous import DeepLabV3
-from atrous.checkpoint import read_checkpoint
+from atrous.checkpoint import read_checkpoint, save_checkpoint
 from atrous.loss import downsample_labels, segmentation_loss_sum
 from atrous.run_log import read_metrics
 from atrous.sample_stream import IterationSampler, SampleStream
@@ -175,6 +177,27 @@ def test_resume_after_a_crash_redoes_the_iterations_after_the_checkpoint(tmp_pat
     )
     _same_weights(whole.model, resumed.model)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
+
+
+def test_a_run_written_before_a_config_field_existed_resumes(tmp_path):
+    """Checkpoints of earlier versions lack newer fields (eval.pad_to): their defaults apply."""
+    tables = {"train": {"iterations": 4, "checkpoint_every": 2}}
+    config = tiny_config(**tables)
+    run = tmp_path / "old"
+    train(config, run, stop_at=2, dataset=Rectangles(), transform=FlipCrop(17), progress=False)
+    state = read_checkpoint(run)
+    del state["config"]["eval"]["pad_to"]
+    save_checkpoint(run / "checkpoint.pt", state)
+    resumed = train(
+        config, run, resume=True, dataset=Rectangles(), transform=FlipCrop(17), progress=False
+    )
+    assert resumed.iteration == 4
+
+
+def test_evaluation_does_not_import_training():
+    code = "import sys, atrous.evaluate, atrous.predict; print('atrous.train' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_accumulation_equals_the_big_batch_when_bn_is_frozen(tmp_path):
