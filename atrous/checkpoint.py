@@ -9,7 +9,7 @@ by :mod:`atrous.interop`):
   :class:`~atrous.config.DeepLabV3Config` as a dict;
 - ``"config"``: the whole :class:`~atrous.train_config.TrainConfig` as a dict;
 - ``"iteration"``: iterations done; ``"optimizer"``, ``"scaler"``, ``"rng"``: what
-  ``--resume`` needs to continue exactly (:func:`rng_state`, :func:`check_resumable`);
+  ``--resume`` needs to continue exactly (:func:`resume_run`);
 - ``"meta"``: anything else worth keeping (class names, palette).
 
 Writing goes to a temporary file in the same folder, then :func:`os.replace` renames it over
@@ -31,6 +31,8 @@ from torch import nn
 
 from atrous.config import DeepLabV3Config
 from atrous.model import DeepLabV3
+from atrous.run_log import read_metrics
+from atrous.train_config import TrainConfig, from_dict
 
 #: Config fields that do not change the parameters: a checkpoint loads across them.
 _FREE_FIELDS = ("output_stride", "bn_momentum")
@@ -203,3 +205,26 @@ def check_resumable(saved: dict[str, Any], now: dict[str, Any]) -> None:
             "cannot resume with a different config (start a new --run-dir instead):\n  "
             + "\n  ".join(differ)
         )
+
+
+def resume_run(
+    run_dir: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> tuple[int, list[dict[str, float]]]:
+    """Load the run's checkpoint into model, optimizer, scaler and the random state; the
+    iterations done and the log up to them (what came after is done again)."""
+    ckpt_path = run_dir / "checkpoint.pt"
+    state = read_checkpoint(ckpt_path, map_location=device)
+    # Through from_dict, so that a config written before a field existed gets its default.
+    check_resumable(from_dict(state["config"]).to_dict(), config.to_dict())
+    load_weights(model, state, source=str(ckpt_path))
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"], device)
+    start = int(state["iteration"])
+    history = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["iteration"] <= start]
+    return start, history

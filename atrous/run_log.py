@@ -1,4 +1,6 @@
-"""The metrics log of a run: ``metrics.jsonl``, one JSON record every ``log_every`` iterations.
+"""The run folder: ``checkpoint.pt``, and the metrics log ``metrics.jsonl`` drawn as ``curves.png``.
+
+The log has one JSON record every ``log_every`` iterations.
 
 Each record holds the iteration, the mean loss since the last record, the learning rate and
 the images per second. A resumed run drops the records after its checkpoint (those
@@ -7,9 +9,15 @@ iterations are done again) and goes on appending; :func:`atrous.figures.plot_cur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
+
+from atrous.config import DeepLabV3Config
+from atrous.tables import plain
+from atrous.train_config import TrainConfig
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
@@ -49,3 +57,24 @@ class RunLog:
         self.history.append(record)
         self._sum, self._count, self._tic = 0.0, 0, time.perf_counter()
         return record
+
+
+def save_run(
+    run_dir: Path,
+    config: TrainConfig,
+    network: DeepLabV3Config,
+    iteration: int,
+    state: dict[str, Any],
+    history: list[dict[str, float]],
+) -> None:
+    """Write the run folder: ``checkpoint.pt`` (``state`` with the configs and the
+    iteration, atomically: :mod:`atrous.checkpoint`), ``metrics.jsonl`` and ``curves.png``."""
+    from atrous.checkpoint import save_checkpoint
+    from atrous.figures import plot_curves
+
+    state = {**state, "network": plain(dataclasses.asdict(network)),
+             "config": config.to_dict(), "iteration": iteration}  # fmt: skip
+    save_checkpoint(run_dir / "checkpoint.pt", state)
+    write_metrics(run_dir / "metrics.jsonl", history)
+    if history:
+        plot_curves(history, run_dir / "curves.png")

@@ -42,7 +42,6 @@ Departures and caveats, stated here once:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import warnings
@@ -56,18 +55,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from atrous.checkpoint import (
-    check_resumable,
-    load_weights,
-    read_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from atrous.checkpoint import load_weights, read_checkpoint, resume_run, rng_state
 from atrous.distributed import all_reduce, data_parallel, process_info, setup_process
 from atrous.loss import labelled_pixels, segmentation_loss_sum
 from atrous.model import DeepLabV3
-from atrous.run_log import RunLog, read_metrics, write_metrics
+from atrous.run_log import RunLog, save_run
 from atrous.sample_stream import IterationSampler, SampleStream, Transform
 from atrous.tables import plain
 from atrous.train_config import OptimConfig, TrainConfig, from_dict
@@ -206,7 +198,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=t.amp and device.type == "cuda")
     start, history = 0, []
     if resume:
-        start, history = _resume(run_dir, config, model, optimizer, scaler, device)
+        start, history = resume_run(run_dir, config, model, optimizer, scaler, device)
     stop = t.iterations if stop_at is None else min(stop_at, t.iterations)
     dataset, meta = _training_set(config, dataset, progress)
     loader = _loader(config, dataset, transform, IterationSampler(start, stop, t.batch_size,
@@ -238,35 +230,12 @@ def train(
                 "rng": rng_state(device),
                 "meta": meta,
             }
-            _write_checkpoint(run_dir, config, model.config, done, state, history)
+            save_run(run_dir, config, model.config, done, state, history)
         iteration = done
     bar.close()
     if world > 1:
         torch.distributed.barrier()
     return TrainResult(model.eval(), iteration, run_dir, history)
-
-
-def _resume(
-    run_dir: Path,
-    config: TrainConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
-) -> tuple[int, list[dict[str, float]]]:
-    """Load the run's checkpoint into model, optimizer, scaler and the random state; the
-    iterations done and the log up to them (what came after is done again)."""
-    ckpt_path = run_dir / "checkpoint.pt"
-    state = read_checkpoint(ckpt_path, map_location=device)
-    # Through from_dict, so that a config written before a field existed gets its default.
-    check_resumable(from_dict(state["config"]).to_dict(), config.to_dict())
-    load_weights(model, state, source=str(ckpt_path))
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"], device)
-    start = int(state["iteration"])
-    history = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["iteration"] <= start]
-    return start, history
 
 
 def _loader(
@@ -287,25 +256,6 @@ def _loader(
         num_workers=config.data.num_workers,
         pin_memory=device.type == "cuda",
     )
-
-
-def _write_checkpoint(
-    run_dir: Path,
-    config: TrainConfig,
-    network: Any,
-    iteration: int,
-    state: dict[str, Any],
-    history: list[dict[str, float]],
-) -> None:
-    """``checkpoint.pt`` (atomic; :mod:`atrous.checkpoint`), ``metrics.jsonl``, ``curves.png``."""
-    from atrous.figures import plot_curves
-
-    state = {**state, "network": plain(dataclasses.asdict(network)),
-             "config": config.to_dict(), "iteration": iteration}  # fmt: skip
-    save_checkpoint(run_dir / "checkpoint.pt", state)
-    write_metrics(run_dir / "metrics.jsonl", history)
-    if history:
-        plot_curves(history, run_dir / "curves.png")
 
 
 def _check_finite(loss: float, iteration: int, config: TrainConfig) -> None:
