@@ -13,7 +13,8 @@ from PIL import Image
 from scipy import ndimage
 
 from atrous.data import EvalTransform, SyntheticScenes
-from atrous.data.synthetic import BACKGROUND, LAND, SAIL, SEA, TENT, WIRE, _ignore_band
+from atrous.data.scene_painter import ignore_band
+from atrous.data.synthetic import BACKGROUND, LAND, SAIL, SEA, TENT, WIRE
 from atrous.figures import plot_samples
 
 N = 120  # images drawn for the statistical properties
@@ -153,7 +154,7 @@ def test_the_band_falls_on_the_side_behind_so_a_one_pixel_wire_keeps_its_label(w
     depth = np.zeros((9, 9), np.int32)
     label[2:7, 2:7], depth[2:7, 2:7] = 3, 1  # a box ...
     label[:, 4], depth[:, 4] = WIRE, 2  # ... crossed by a wire in front of it
-    band = _ignore_band(label, depth, width)
+    band = ignore_band(label, depth, width)
     cols = np.broadcast_to(np.arange(9), (9, 9))
     wire, box, background = label == WIRE, label == 3, label == 0
     assert not band[wire].any()  # the wire keeps every pixel
