@@ -31,52 +31,52 @@ class DeepLabV3Config:
     by the rate of the block they sit in (Sec. 3.2.1).
     """
 
-    # int, 21: classes predicted by the final 1x1 conv (PASCAL VOC: 20 + background).
     num_classes: int = 21
-    # tuple[int, ...], (3, 4, 6, 3): bottleneck units in block1..block4. ResNet-50 is
-    # (3, 4, 6, 3), ResNet-101 (3, 4, 23, 3); (1, 1, 1, 1) makes a tiny CPU network.
+    """Classes predicted by the final 1x1 conv (PASCAL VOC: 20 + background)."""
     depths: tuple[int, ...] = (3, 4, 6, 3)
-    # int, 64: stem channels and block1's bottleneck width; block i has width * 2**(i-1)
-    # and outputs 4x that. torchvision's ResNet has 64; 16 is a 1/4-width network.
+    """Bottleneck units in block1..block4. ResNet-50 is (3, 4, 6, 3), ResNet-101 (3, 4, 23, 3);
+    (1, 1, 1, 1) makes a tiny CPU network."""
     width: int = 64
-    # int, 0: cascaded copies of block4 after it, block5..block7 (Sec. 3.2), 0 to 3.
+    """Stem channels and block1's bottleneck width; block i has width * 2**(i-1) and outputs 4x
+    that. torchvision's ResNet has 64; 16 is a 1/4-width network."""
     extra_blocks: int = 0
-    # int, 16: input resolution / feature-map resolution, a power of two from 4 up to the
-    # natural stride (32 with block4 only, 64/128/256 with 1/2/3 extra blocks).
+    """Cascaded copies of block4 after it, block5..block7 (Sec. 3.2), 0 to 3."""
     output_stride: int = 16
-    # tuple[int, int, int], (1, 2, 4): unit rates of the three units of block4..block7
-    # (Sec. 3.2.1), multiplied by the block's rate. A block with more or fewer than three
-    # units cycles through them (unit i uses multi_grid[i % 3]; our extension).
+    """Input resolution / feature-map resolution, a power of two from 4 up to the natural stride
+    (32 with block4 only, 64/128/256 with 1/2/3 extra blocks)."""
     multi_grid: tuple[int, int, int] = (1, 2, 4)
-    # str, "aspp": "aspp" puts ASPP on the last block (Sec. 3.3); "cascade" puts only the
-    # final 1x1 classifier on it (Sec. 3.2, Tab. 1 to 4, usually with extra_blocks=3).
+    """Unit rates of the three units of block4..block7 (Sec. 3.2.1), multiplied by the block's
+    rate. A block with more or fewer than three units cycles through them (unit i uses
+    multi_grid[i % 3]; our extension)."""
     head: str = "aspp"
-    # tuple[int, ...], (6, 12, 18): rates of ASPP's 3x3 branches at output_stride 16; at
-    # another output stride they are scaled by 16 / output_stride and must stay integers.
+    """``"aspp"`` puts ASPP on the last block (Sec. 3.3); ``"cascade"`` puts only the final 1x1
+    classifier on it (Sec. 3.2, Tab. 1 to 4, usually with extra_blocks=3)."""
     aspp_rates: tuple[int, ...] = (6, 12, 18)
-    # bool, True: add ASPP's image-level branch (global average pool, 1x1 conv, BN, ReLU,
-    # bilinear upsampling; Sec. 3.3, Tab. 5).
+    """Rates of ASPP's 3x3 branches at output_stride 16; at another output stride they are
+    scaled by 16 / output_stride and must stay integers."""
     image_pooling: bool = True
-    # int, 256: filters of every ASPP branch and of its 1x1 projection.
+    """Add ASPP's image-level branch (global average pool, 1x1 conv, BN, ReLU, bilinear
+    upsampling; Sec. 3.3, Tab. 5)."""
     aspp_channels: int = 256
-    # bool, True: align_corners of the bilinear upsampling of the logits. True matches the
-    # paper's TensorFlow code (crops of 16k + 1, e.g. 513); False matches torchvision.
+    """Filters of every ASPP branch and of its 1x1 projection."""
     align_corners: bool = True
-    # float, 0.0003: PyTorch BN momentum; the paper's BN decay 0.9997 is 1 - momentum.
+    """``align_corners`` of the bilinear upsampling of the logits. True matches the paper's
+    TensorFlow code (crops of 16k + 1, e.g. 513); False matches torchvision."""
     bn_momentum: float = 0.0003
-    # bool, False: in a block whose stride was replaced by atrous convolution, give the first
-    # unit the rate *before* the replacement, as torchvision does. False: every unit of the
-    # block uses the block's rate, as the paper's code does. Only for exact torchvision
-    # compatibility (atrous.from_torchvision).
+    """PyTorch BN momentum; the paper's BN decay 0.9997 is 1 - momentum."""
     first_unit_previous_rate: bool = False
-    # bool, False: torchvision's DeepLabHead, not the paper: a 3x3 conv (aspp_channels
-    # filters), BN and ReLU between the ASPP projection and the final 1x1 conv. Only for
-    # torchvision's checkpoints (atrous.from_torchvision); needs head="aspp".
+    """In a block whose stride was replaced by atrous convolution, give the first unit the rate
+    *before* the replacement, as torchvision does. False: every unit of the block uses the
+    block's rate, as the paper's code does. Only for exact torchvision compatibility
+    (atrous.from_torchvision)."""
     head_conv3x3: bool = False
-    # bool, False: torchvision's auxiliary FCN head on block3 (3x3 conv to a quarter of the
-    # channels, BN, ReLU, dropout 0.1, 1x1 conv to num_classes), a training aid that is not in
-    # the paper. ``model(x)`` ignores it; ``model.forward_with_aux(x)`` returns both outputs.
+    """torchvision's DeepLabHead, not the paper: a 3x3 conv (aspp_channels filters), BN and ReLU
+    between the ASPP projection and the final 1x1 conv. Only for torchvision's checkpoints
+    (atrous.from_torchvision); needs head="aspp"."""
     aux_head: bool = False
+    """torchvision's auxiliary FCN head on block3 (3x3 conv to a quarter of the channels, BN,
+    ReLU, dropout 0.1, 1x1 conv to num_classes), a training aid that is not in the paper.
+    ``model(x)`` ignores it; ``model.forward_with_aux(x)`` returns both outputs."""
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from a command line or JSON) but store tuples, so the config
