@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atrous.errors import AtrousError
 from atrous.global_bn import global_batch_size
 
 
@@ -112,7 +113,7 @@ class ASPP(nn.Module):
         """``rates`` are the rates to use now, already scaled to the output stride."""
         super().__init__()
         if not all(isinstance(r, int) and r >= 1 for r in rates):
-            raise ValueError(f"ASPP rates must be ints >= 1, got {tuple(rates)!r}")
+            raise AtrousError(f"ASPP rates must be ints >= 1, got {tuple(rates)!r}")
         convs: list[nn.Module] = [
             nn.Sequential(*_conv_bn_relu(in_channels, out_channels, 1, 1, bn_momentum))
         ]
@@ -128,7 +129,7 @@ class ASPP(nn.Module):
         """Set the 3x3 branches' rates in place (when the output stride changes)."""
         branches = [m for m in self.convs if isinstance(m, ASPPConv)]
         if len(rates) != len(branches):
-            raise ValueError(f"this ASPP has {len(branches)} atrous branches, got rates {rates}")
+            raise AtrousError(f"this ASPP has {len(branches)} atrous branches, got rates {rates}")
         for branch, rate in zip(branches, rates, strict=True):
             branch.set_rate(rate)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from atrous.config import DeepLabV3Config
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 from atrous.model import DeepLabV3
 from atrous.run_log import read_metrics
 from atrous.train_config import TrainConfig, from_dict
@@ -42,16 +44,35 @@ _MOVABLE = {("train", "device"), ("data", "root"), ("data", "sbd_root"), ("data"
 _SHOW = 12
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_partial_writes(path: str | Path) -> list[Path]:
+    """Delete the temporary files that a run killed while writing ``path`` left behind."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file + :func:`os.replace`)."""
+    """Write ``state`` to ``path`` atomically (temporary file + :func:`os.replace`), with the
+    permissions of any file the process creates (the umask), not the temporary file's 0600.
+    Temporary files left by an earlier write that was killed are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,27 +80,43 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def _describe_unreadable(path: Path, error: Exception) -> str:
+    """Why ``path`` is not a checkpoint, in words (not torch's internals)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head:
+        return f"checkpoint {str(path)!r} is empty (0 bytes): not a checkpoint"
+    if not head.startswith((b"PK", b"\x80")):  # torch.save: a zip archive (or a legacy pickle)
+        return (
+            f"checkpoint {str(path)!r} is not a PyTorch file (torch.save writes a zip archive; "
+            f"this file starts with {head!r})"
+        )
+    return f"checkpoint {str(path)!r} could not be read (truncated or damaged?): {error}"
+
+
 def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``, with errors that name the file.
 
-    FileNotFoundError if there is no such file; ValueError if it holds objects other than
-    tensors and plain containers (a pickle that could run code: refused), or is truncated or
-    not a PyTorch file at all.
+    AtrousFileNotFoundError if there is no such file; AtrousError if it holds objects other
+    than tensors and plain containers (a pickle that could run code: refused), or is empty,
+    truncated or not a PyTorch file at all.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {str(path)!r}")
+        raise AtrousFileNotFoundError(f"checkpoint file not found: {str(path)!r}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        lines = [line.strip() for line in str(error).splitlines() if "Unpickler error" in line]
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds objects other than tensors and plain containers; "
-            f"refusing to unpickle it (torch.load weights_only=True): "
-            f"{lines[0] if lines else error}"
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f" ({found[1]})" if found else ""
+        raise AtrousError(
+            f"checkpoint {str(path)!r} holds a Python object{what} that atrous refuses to "
+            f"unpickle: unpickling can run any code, so atrous reads only tensors and plain "
+            f"containers (torch.load weights_only=True). Save the weights as a state dict "
+            f"(torch.save(model.state_dict(), path)) and load that instead"
         ) from None
     except Exception as error:  # a truncated or foreign file
-        raise ValueError(f"checkpoint {str(path)!r} could not be read: {error}") from None
+        raise AtrousError(_describe_unreadable(path, error)) from None
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -89,7 +126,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = path / "checkpoint.pt"
     state = safe_load(path, map_location)
     if not isinstance(state, dict) or "model" not in state or "network" not in state:
-        raise ValueError(f"{str(path)!r} is not an atrous checkpoint (no 'model'/'network')")
+        raise AtrousError(f"{str(path)!r} is not an atrous checkpoint (no 'model'/'network')")
     return state
 
 
@@ -139,7 +176,7 @@ def load_exact(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source
     """Load ``state_dict`` into ``module``; ValueError listing every name or shape mismatch."""
     problems = state_dict_problems(module.state_dict(), state_dict)
     if problems:
-        raise ValueError(f"{source} does not fit the model; " + "; ".join(problems))
+        raise AtrousError(f"{source} does not fit the model; " + "; ".join(problems))
     module.load_state_dict(state_dict, strict=True)
 
 
@@ -156,7 +193,7 @@ def load_weights(model: nn.Module, state: dict[str, Any], source: str = "checkpo
         problems += config_mismatch(network_config(state), config)
     problems += state_dict_problems(model.state_dict(), state["model"])
     if problems:
-        raise ValueError(
+        raise AtrousError(
             f"{source} was written for another network config:\n  " + "\n  ".join(problems)
         )
     model.load_state_dict(state["model"])
@@ -201,7 +238,7 @@ def check_resumable(saved: dict[str, Any], now: dict[str, Any]) -> None:
         if (table, key) not in _MOVABLE and saved.get(table, {}).get(key) != value
     ]
     if differ:
-        raise ValueError(
+        raise AtrousError(
             "cannot resume with a different config (start a new --run-dir instead):\n  "
             + "\n  ".join(differ)
         )

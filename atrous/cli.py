@@ -4,7 +4,8 @@ Each command is a thin wrapper over a library function (:func:`atrous.train.trai
 :func:`atrous.evaluate.evaluate_split`, :func:`atrous.predict.predict_files`,
 :func:`atrous.demo.demo`, :func:`atrous.summary.summary`); ``--help`` on any of them
 explains its options. Bad input (a config key, a missing file, an output stride the
-network cannot reach) ends the command with one line starting ``error:``, not a traceback.
+network cannot reach: :class:`atrous.errors.AtrousError`) ends the command with one line on
+stderr starting ``error:`` and exit code 2, not a traceback; Ctrl-C with one line too.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from atrous.errors import AtrousError
 from atrous.train_config import PAPER_SCALES
 
-#: The errors that mean "bad input": one line, exit code 1.
-INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, FloatingPointError)
+#: What ends a command with one line and exit code 2: bad input (:mod:`atrous.errors`), a
+#: diverged training run, and a file system that refuses (a full disk, no permission).
+INPUT_ERRORS = (AtrousError, FloatingPointError, OSError)
 
 _SET_HELP = (
     "override one config field, TOML syntax, repeatable: --set train.base_lr=0.01 "
     "--set model.output_stride=8 --set data.root=/data/VOCdevkit"
 )
+
+
+def _interrupted(hint: str) -> NoReturn:
+    print(f"interrupted (Ctrl-C): {hint}", file=sys.stderr)
+    raise SystemExit(130)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -35,10 +45,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         result = train(config, run_dir, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
-        raise SystemExit(
-            f"interrupted: {run_dir / 'checkpoint.pt'} holds the last checkpoint; continue "
-            f"with the same command and --resume"
-        ) from None
+        _interrupted(f"{run_dir / 'checkpoint.pt'} holds the last checkpoint; continue with "
+                     f"the same command and --resume")  # fmt: skip
     loss = result.history[-1]["loss"] if result.history else float("nan")
     print(f"trained {result.iteration} iterations; final loss {loss:.4f}")
     print(f"wrote checkpoint.pt, metrics.jsonl and curves.png into {run_dir}")
@@ -59,22 +67,54 @@ def _strategy(args: argparse.Namespace, default):
     return dataclasses.replace(default, **changes)
 
 
+def _model_overrides(model, config) -> None:
+    """Apply ``--set model.*`` to a trained network where the weights allow it (the output
+    stride, Sec. 3.1; BN momentum, unused at evaluation); refuse every other change."""
+    trained = model.config
+    wanted = config.network
+    changed = [f.name for f in dataclasses.fields(trained)
+               if getattr(trained, f.name) != getattr(wanted, f.name)]  # fmt: skip
+    refused = [n for n in changed if n not in ("output_stride", "bn_momentum")]
+    if refused:
+        details = ", ".join(
+            f"model.{n} (checkpoint {getattr(trained, n)!r}, asked {getattr(wanted, n)!r})"
+            for n in refused
+        )
+        raise AtrousError(
+            f"--set cannot change {details} at evaluation: the checkpoint's weights were "
+            f"trained for its value; only model.output_stride can change with the same weights"
+        )
+    if "output_stride" in changed:
+        model.set_output_stride(wanted.output_stride)
+
+
 def _eval(args: argparse.Namespace) -> int:
     from atrous.checkpoint import load_model
-    from atrous.evaluate import evaluate_split
+    from atrous.distributed import select_device
+    from atrous.evaluate import eval_filename, evaluate_split
+    from atrous.outputs import check_output_file
     from atrous.train_config import apply_overrides
 
-    model, state = load_model(args.checkpoint, map_location=args.device)
+    device = select_device(args.device, option="--device")
+    if args.limit is not None and args.limit < 1:
+        raise AtrousError(f"--limit must be >= 1, got {args.limit}")
+    if args.out:
+        check_output_file(args.out, "--out", args.overwrite)
+    model, state = load_model(args.checkpoint, map_location=device)
     config = apply_overrides(state["config"], args.set)
+    _model_overrides(model, config)
     strategy = _strategy(args, config.eval)
     if strategy.output_stride:
         model.config.check_output_stride(strategy.output_stride, "--output-stride")
-    result = evaluate_split(model, config, args.split, strategy=strategy, limit=args.limit,
-                            progress=not args.quiet)  # fmt: skip
-    print(result.table())
+    split = args.split or config.data.val_split
     ckpt = Path(args.checkpoint)
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent
-    out = Path(args.out) if args.out else run_dir / result.filename()
+    name = eval_filename(split, strategy.output_stride or model.config.output_stride,
+                         strategy.scales, strategy.flip, strategy.pad_to, args.limit)  # fmt: skip
+    out = check_output_file(args.out or run_dir / name, "--out", args.overwrite)
+    result = evaluate_split(model, config, split, strategy=strategy, limit=args.limit,
+                            progress=not args.quiet)  # fmt: skip
+    print(result.table())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     print(f"mIOU {100 * result.miou:.2f} ({result.settings}); wrote {out}")
@@ -87,7 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
     scales = args.scales or (PAPER_SCALES if args.multi_scale else (1.0,))
     written = predict_files(args.checkpoint, args.images, args.out,
                             output_stride=args.output_stride, scales=scales, flip=args.flip,
-                            device=args.device)  # fmt: skip
+                            device=args.device, overwrite=args.overwrite)  # fmt: skip
     for path in written:
         print(f"wrote {path} and {path.with_name(path.stem + '_overlay.jpg')}")
     return 0
@@ -96,7 +136,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from atrous.demo import demo
 
-    return demo(args.out, args.run_dir, args.set, progress=not args.quiet)
+    try:
+        return demo(args.out, args.run_dir, args.set, progress=not args.quiet)
+    except KeyboardInterrupt:
+        _interrupted(f"{args.run_dir} holds the last checkpoint; the same command resumes it")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -104,6 +147,8 @@ def _summary(args: argparse.Namespace) -> int:
     from atrous.summary import summary
 
     config = get_preset(args.preset)
+    if args.size < 1:
+        raise AtrousError(f"--size must be a side of at least 1 pixel, got {args.size}")
     strides = None
     if args.output_stride is not None:
         strides = (config.check_output_stride(args.output_stride, "--output-stride"),)
@@ -167,6 +212,11 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--out", default=None, help="JSON file (default: RUN_DIR/eval_SETTINGS.json)"
     )
+    evaluate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier evaluation's JSON with the same settings",
+    )
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=_eval)
 
@@ -179,7 +229,16 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     predict.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
     predict.add_argument("images", nargs="+", help="image files (any size)")
-    predict.add_argument("--out", default="predictions", help="output folder")
+    predict.add_argument(
+        "--out",
+        default="predictions",
+        help="output folder: STEM.png and STEM_overlay.jpg for each image",
+    )
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs of an earlier run (never an input)",
+    )
     _add_inference_options(predict, pad=False)
     predict.set_defaults(func=_predict)
 
@@ -214,9 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; bad input exits with ``error: ...`` (exit code 1)."""
+    """Run one command; bad input exits with ``error: ...`` on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except INPUT_ERRORS as error:
-        raise SystemExit(f"error: {error}") from None
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        _interrupted(f"{args.command} stopped before it finished")

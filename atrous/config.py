@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from atrous.errors import AtrousError
+
 #: Output stride after the stem (7x7 conv with stride 2, then 3x3 max pool with stride 2).
 STEM_STRIDE = 4
 #: Output stride of block4 in an ImageNet ResNet: the stem and three stride-2 blocks.
@@ -113,7 +115,7 @@ class DeepLabV3Config:
         the natural stride (Sec. 3.1), at which every ASPP rate scales to an integer.
         """
         if not _is_int(output_stride) or output_stride not in self.output_strides:
-            raise ValueError(
+            raise AtrousError(
                 f"{name} must be a power of two from {STEM_STRIDE} up to the natural stride "
                 f"{self.natural_stride} of a network with extra_blocks={self.extra_blocks}: "
                 f"one of {self.output_strides}, got {output_stride!r}"
@@ -122,14 +124,14 @@ class DeepLabV3Config:
             try:
                 self.scaled_aspp_rates(output_stride)
             except ValueError as error:
-                raise ValueError(f"{name}={output_stride}: {error}") from None
+                raise AtrousError(f"{name}={output_stride}: {error}") from None
         return output_stride
 
 
 def _scale_rate(rate: int, output_stride: int) -> int:
     """A rate given at output_stride 16, at ``output_stride``; ValueError if not an integer."""
     if (rate * 16) % output_stride:
-        raise ValueError(
+        raise AtrousError(
             f"aspp_rates are given at output_stride 16 and scaled by 16 / output_stride; "
             f"rate {rate} at output_stride {output_stride} would be {rate * 16 / output_stride:g}. "
             f"At output_stride {output_stride} every ASPP rate must be a multiple of "
@@ -145,20 +147,20 @@ def _is_int(value: object) -> bool:
 def _validate(c: DeepLabV3Config) -> None:
     """Raise ValueError naming the field and what is allowed."""
     if not _is_int(c.num_classes) or c.num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {c.num_classes!r}")
+        raise AtrousError(f"num_classes must be an int >= 1, got {c.num_classes!r}")
     if (
         not isinstance(c.depths, tuple)
         or len(c.depths) != 4
         or not all(_is_int(d) and d >= 1 for d in c.depths)
     ):
-        raise ValueError(
+        raise AtrousError(
             f"depths must be 4 ints >= 1 (units in block1..block4, e.g. (3, 4, 6, 3) for "
             f"ResNet-50), got {c.depths!r}"
         )
     if not _is_int(c.width) or c.width < 1:
-        raise ValueError(f"width must be an int >= 1 (torchvision's ResNet: 64), got {c.width!r}")
+        raise AtrousError(f"width must be an int >= 1 (torchvision's ResNet: 64), got {c.width!r}")
     if not _is_int(c.extra_blocks) or not 0 <= c.extra_blocks <= MAX_EXTRA_BLOCKS:
-        raise ValueError(
+        raise AtrousError(
             f"extra_blocks must be an int from 0 to {MAX_EXTRA_BLOCKS} (block5..block7), "
             f"got {c.extra_blocks!r}"
         )
@@ -167,19 +169,19 @@ def _validate(c: DeepLabV3Config) -> None:
         or len(c.multi_grid) != 3
         or not all(_is_int(r) and r >= 1 for r in c.multi_grid)
     ):
-        raise ValueError(
+        raise AtrousError(
             f"multi_grid must be 3 int unit rates >= 1 (one per unit of block4..block7, "
             f"Sec. 3.2.1), got {c.multi_grid!r}"
         )
     if c.head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, got {c.head!r}")
+        raise AtrousError(f"head must be one of {HEADS}, got {c.head!r}")
     if not isinstance(c.aspp_rates, tuple) or not all(_is_int(r) and r >= 1 for r in c.aspp_rates):
-        raise ValueError(
+        raise AtrousError(
             f"aspp_rates must be a tuple of int rates >= 1 (at output_stride 16), "
             f"got {c.aspp_rates!r}"
         )
     if not _is_int(c.aspp_channels) or c.aspp_channels < 1:
-        raise ValueError(f"aspp_channels must be an int >= 1, got {c.aspp_channels!r}")
+        raise AtrousError(f"aspp_channels must be an int >= 1, got {c.aspp_channels!r}")
     for name in (
         "image_pooling",
         "align_corners",
@@ -188,14 +190,14 @@ def _validate(c: DeepLabV3Config) -> None:
         "aux_head",
     ):
         if not isinstance(getattr(c, name), bool):
-            raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
+            raise AtrousError(f"{name} must be True or False, got {getattr(c, name)!r}")
     if not isinstance(c.bn_momentum, (int, float)) or not 0.0 <= c.bn_momentum <= 1.0:
-        raise ValueError(
+        raise AtrousError(
             f"bn_momentum must be a float in [0, 1] (the paper's decay 0.9997 is 0.0003), "
             f"got {c.bn_momentum!r}"
         )
     if c.head_conv3x3 and c.head != "aspp":
-        raise ValueError(
+        raise AtrousError(
             f"head_conv3x3=True needs head='aspp' (torchvision's head), got head={c.head!r}"
         )
     c.check_output_stride(c.output_stride)

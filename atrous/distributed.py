@@ -14,6 +14,7 @@ import os
 import torch
 from torch import nn
 
+from atrous.errors import AtrousError
 from atrous.global_bn import convert_to_global_batchnorm
 
 
@@ -25,15 +26,20 @@ def process_info() -> tuple[int, int, int]:
     return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    """``train.device`` as a device: ``auto`` is CUDA when available; ``cuda`` is this
-    process's GPU (``cuda:LOCAL_RANK``)."""
+def select_device(name: str, local_rank: int = 0, option: str = "train.device") -> torch.device:
+    """A device by name (``option`` names where it came from, for the error): ``auto`` is
+    CUDA when available; ``cuda`` is this process's GPU (``cuda:LOCAL_RANK``)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = f"cuda:{local_rank}"
+    if not (name == "cpu" or name.startswith("cuda:") and name[5:].isdigit()):
+        raise AtrousError(f"{option} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"train.device is {name!r} but CUDA is not available; use 'cpu'")
+        raise AtrousError(f"{option} is {name!r} but CUDA is not available here; use 'cpu'")
+    if name.startswith("cuda") and int(name[5:]) >= torch.cuda.device_count():
+        raise AtrousError(f"{option} is {name!r} but this machine has "
+                          f"{torch.cuda.device_count()} GPU(s)")  # fmt: skip
     return torch.device(name)
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
 from atrous.data.palette import IGNORE_INDEX
+from atrous.errors import AtrousError
 from atrous.inference import check_scales, predict_labels, predict_probabilities
 from atrous.train_config import EvalConfig, TrainConfig
 
@@ -37,6 +38,7 @@ __all__ = [
     "EvalResult",
     "confusion_matrix",
     "evaluate",
+    "eval_filename",
     "evaluate_split",
     "iou_from_confusion",
     "predict_labels",
@@ -49,11 +51,11 @@ def confusion_matrix(
 ) -> torch.Tensor:
     """(K, K) int64 counts of (ground truth, prediction) pairs on the tensors' device."""
     if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+        raise AtrousError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     keep = target != ignore_index
     target, pred = target[keep].long(), pred[keep].long()  # (P,) the scored pixels
     if target.numel() and (target.min() < 0 or target.max() >= num_classes):
-        raise ValueError(
+        raise AtrousError(
             f"labels must lie in [0, num_classes={num_classes}) or be {ignore_index}, found "
             f"{target[(target < 0) | (target >= num_classes)][0].item()}"
         )
@@ -68,6 +70,27 @@ def iou_from_confusion(confusion: torch.Tensor | np.ndarray) -> np.ndarray:
     union = c.sum(0) + c.sum(1) - intersection  # (K,)
     iou = torch.where(union > 0, intersection / union.clamp(min=1), torch.nan)
     return iou.numpy()
+
+
+def eval_filename(
+    split: str,
+    output_stride: int | None,
+    scales: Sequence[float],
+    flip: bool,
+    pad_to: int = 0,
+    limit: int | None = None,
+) -> str:
+    """A file name for an evaluation's JSON that holds its settings, so that evaluations
+    with other settings (a quick ``--limit`` one among them) never replace each other:
+    ``eval_{split}_os{output_stride}_s{scales}[_flip][_pad{N}][_first{N}].json``."""
+    parts = [f"eval_{split}", f"os{output_stride}", "s" + "-".join(f"{x:g}" for x in scales)]
+    if flip:
+        parts.append("flip")
+    if pad_to:
+        parts.append(f"pad{pad_to}")
+    if limit is not None:
+        parts.append(f"first{limit}")
+    return "_".join(parts) + ".json"
 
 
 @dataclass
@@ -97,19 +120,11 @@ class EvalResult:
         }
 
     def filename(self) -> str:
-        """A JSON file name that says how this evaluation was made, so that evaluations with
-        other settings (a quick ``--limit`` one among them) never replace each other:
-        ``eval_{split}_os{output_stride}_s{scales}[_flip][_pad{N}][_first{N}].json``."""
+        """The JSON file name that says how this evaluation was made (:func:`eval_filename`)."""
         s = self.settings
-        scales = "-".join(f"{x:g}" for x in s.get("scales", (1.0,)))
-        parts = [f"eval_{s.get('split', 'data')}", f"os{s.get('output_stride')}", f"s{scales}"]
-        if s.get("flip"):
-            parts.append("flip")
-        if s.get("pad_to"):
-            parts.append(f"pad{s['pad_to']}")
-        if s.get("limit") is not None:
-            parts.append(f"first{s['limit']}")
-        return "_".join(parts) + ".json"
+        return eval_filename(s.get("split", "data"), s.get("output_stride"),
+                             s.get("scales", (1.0,)), s.get("flip", False), s.get("pad_to", 0),
+                             s.get("limit"))  # fmt: skip
 
     def table(self) -> str:
         """A text table: the IoU of each class, then the mean."""
@@ -154,7 +169,7 @@ def evaluate(
     if num_classes is None:
         num_classes = config.num_classes
     if len(dataset) == 0:
-        raise ValueError("the evaluation set has no images")
+        raise AtrousError("the evaluation set has no images")
     device = next(model.parameters()).device
     was_training = model.training
     previous_stride = getattr(config, "output_stride", None)
@@ -201,10 +216,14 @@ def evaluate_split(
 
     split = split or config.data.val_split
     dataset = build_dataset(config.data, split)
+    declared, own = getattr(dataset, "num_classes", None), model.config.num_classes
+    if declared is not None and declared > own:
+        raise AtrousError(f"data.dataset {config.data.dataset!r} has {declared} classes but the "
+                          f"network predicts {own} (model.num_classes)")  # fmt: skip
     names = list(getattr(dataset, "class_names", ()))
     if limit is not None:
         if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+            raise AtrousError(f"limit must be >= 1, got {limit}")
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     e = config.eval if strategy is None else strategy
     result = evaluate(model, dataset, eval_transform(), output_stride=e.output_stride or None,

@@ -23,6 +23,8 @@ import copy
 import torch
 from torch import nn
 
+from atrous.errors import AtrousError
+
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     """Fold ``bn`` (running statistics) into ``conv`` in place."""
@@ -66,7 +68,7 @@ class InferenceModel(nn.Module):
 
     def train(self, mode: bool = True) -> InferenceModel:
         if mode:
-            raise ValueError("a model prepared for inference has BN folded in; it cannot train")
+            raise AtrousError("a model prepared for inference has BN folded in; it cannot train")
         return super().train(False)
 
     def forward(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:

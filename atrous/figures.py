@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from atrous.data.palette import IGNORE_INDEX, voc_palette
+from atrous.errors import AtrousError
 from reference import coverage, valid_weight_histogram
 
 #: The colour of the ignore label 255 in every figure: VOC's cream.
@@ -52,7 +53,7 @@ def draw_valid_weights(
     one value per rate."""
     rates = list(rates)
     if not rates:
-        raise ValueError("rates must hold at least one rate")
+        raise AtrousError("rates must hold at least one rate")
     histograms = [valid_weight_histogram(feature_size, kernel_size, r) for r in rates]
     curves = {n: np.array([h.get(n, 0.0) for h in histograms]) for n in n_valid}
     for n, fractions in curves.items():
@@ -101,7 +102,7 @@ def draw_gridding(
 ) -> list[np.ndarray]:
     """Draw, one cascade per axes, which input pixels reach the centre output."""
     if len(axes) != len(cascades):
-        raise ValueError(f"need one axes per cascade, got {len(axes)} axes, {len(cascades)}")
+        raise AtrousError(f"need one axes per cascade, got {len(axes)} axes, {len(cascades)}")
     masks = []
     for ax, rates in zip(axes, cascades, strict=True):
         mask = coverage(rates, kernel_size)
@@ -152,10 +153,10 @@ def label_image(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndar
     label = np.asarray(label).astype(np.int64)
     palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
     if label.ndim != 2:
-        raise ValueError(f"label must be 2-D (H, W), got shape {label.shape}")
+        raise AtrousError(f"label must be 2-D (H, W), got shape {label.shape}")
     bad = (label < 0) | ((label >= len(palette)) & (label != IGNORE_INDEX))
     if bad.any():
-        raise ValueError(
+        raise AtrousError(
             f"label values must be classes 0..{len(palette) - 1} or {IGNORE_INDEX}, "
             f"found {label[bad][0]}"
         )
@@ -196,9 +197,9 @@ def plot_samples(dataset: Any, out_path: str | Path, n: int = 8, columns: int = 
     give the legend and colours, and a synthetic scene's type (land or sea) goes in its title.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise AtrousError(f"n must be >= 1, got {n}")
     if columns < 1:
-        raise ValueError(f"columns must be >= 1, got {columns}")
+        raise AtrousError(f"columns must be >= 1, got {columns}")
     n = min(n, len(dataset))
     columns = min(columns, n)
     rows = -(-n // columns)

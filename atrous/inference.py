@@ -25,12 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atrous.errors import AtrousError
+
 
 def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     """``scales`` as a tuple of floats; ValueError unless non-empty, finite and positive."""
     scales = tuple(float(s) for s in scales)
     if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales}")
+        raise AtrousError(f"scales must be a non-empty list of positive numbers, got {scales}")
     return scales
 
 
@@ -39,7 +41,7 @@ def pad_image(image: torch.Tensor, pad_to: int) -> torch.Tensor:
     pixel) to (N, 3, pad_to, pad_to); ValueError naming ``pad_to`` if an image is larger."""
     h, w = image.shape[-2:]
     if h > pad_to or w > pad_to:
-        raise ValueError(
+        raise AtrousError(
             f"pad_to={pad_to} is smaller than the image ({h}x{w}): evaluate with a larger "
             f"eval.pad_to (the paper: 513 for VOC, whose images are at most 500x500) or with "
             f"pad_to=0 (whole images)"
@@ -63,7 +65,7 @@ def predict_probabilities(
     """
     scales = check_scales(scales)
     if image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"image must be a batch (N, 3, H, W), got shape {tuple(image.shape)}")
+        raise AtrousError(f"image must be a batch (N, 3, H, W), got shape {tuple(image.shape)}")
     h, w = image.shape[-2:]
     if pad_to:
         image = pad_image(image, pad_to)

@@ -38,6 +38,7 @@ import torch
 from atrous.backbone import ResNetBackbone
 from atrous.checkpoint import load_exact, safe_load
 from atrous.config import DeepLabV3Config
+from atrous.errors import AtrousError
 from atrous.model import DeepLabV3
 
 StateDict = Mapping[str, torch.Tensor]
@@ -63,7 +64,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     if not isinstance(obj, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):
-        raise ValueError(
+        raise AtrousError(
             f"checkpoint {os.fspath(path)!r} must hold a state dict (names to tensors), or one "
             f"under 'model' or 'state_dict'; got {type(obj).__name__}"
         )
@@ -74,7 +75,7 @@ def _check_state_dict(state_dict: object, name: str = "state_dict") -> None:
     if not isinstance(state_dict, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
-        raise ValueError(f"{name} must be a mapping of parameter names to tensors")
+        raise AtrousError(f"{name} must be a mapping of parameter names to tensors")
 
 
 def _depths(state_dict: StateDict, prefix: str) -> tuple[int, ...]:
@@ -87,7 +88,7 @@ def _depths(state_dict: StateDict, prefix: str) -> tuple[int, ...]:
             block, unit = int(match[1]), int(match[2])
             units[block] = max(units.get(block, 0), unit + 1)
     if sorted(units) != [1, 2, 3, 4]:
-        raise ValueError(
+        raise AtrousError(
             f"state_dict must hold the ResNet blocks layer1..layer4 under {prefix!r} "
             f"(torchvision's names, e.g. {prefix}layer1.0.conv1.weight); found "
             f"{', '.join(f'layer{b}' for b in sorted(units)) or 'none'}"
@@ -110,23 +111,23 @@ def torchvision_config(
             if "conv1.weight" in state_dict
             else ""
         )
-        raise ValueError(
+        raise AtrousError(
             "state_dict is not torchvision's deeplabv3_resnet50/101: it has no "
             f"'classifier.4.weight' (the final 1x1 conv after the extra 3x3 conv){hint}"
         )
     if "backbone.conv1.weight" not in state_dict:
-        raise ValueError("state_dict has no 'backbone.conv1.weight' (torchvision's ResNet stem)")
+        raise AtrousError("state_dict has no 'backbone.conv1.weight' (torchvision's ResNet stem)")
     branches = {
         int(m[1]) for k in state_dict if (m := re.match(r"classifier\.0\.convs\.(\d+)\.", k))
     }
     if len(branches) != len(TORCHVISION_ASPP_RATES) + 2 and "aspp_rates" not in overrides:
-        raise ValueError(
+        raise AtrousError(
             f"state_dict's ASPP has {len(branches)} branches; torchvision's has "
             f"{len(TORCHVISION_ASPP_RATES) + 2} (1x1, three rates, image pooling). The rates "
             "are not stored in a state dict: pass aspp_rates=(...) at output stride 16"
         )
     if aux and "aux_classifier.4.weight" not in state_dict:
-        raise ValueError("aux=True but state_dict has no auxiliary head ('aux_classifier.*')")
+        raise AtrousError("aux=True but state_dict has no auxiliary head ('aux_classifier.*')")
     stored_classes = state_dict["classifier.4.weight"].shape[0]
     fields: dict[str, object] = dict(
         num_classes=stored_classes if num_classes is None else num_classes,
@@ -184,10 +185,10 @@ def load_backbone_checkpoint(model: DeepLabV3 | ResNetBackbone, state_dict: Stat
     """
     backbone = model.backbone if isinstance(model, DeepLabV3) else model
     if not isinstance(backbone, ResNetBackbone):
-        raise ValueError(f"model must be a DeepLabV3 or a ResNetBackbone, got {type(model)}")
+        raise AtrousError(f"model must be a DeepLabV3 or a ResNetBackbone, got {type(model)}")
     _check_state_dict(state_dict)
     if any(k.startswith("backbone.") for k in state_dict):
-        raise ValueError(
+        raise AtrousError(
             "state_dict has 'backbone.*' names: it is a segmentation checkpoint, not an "
             "ImageNet ResNet; use from_torchvision"
         )

@@ -33,6 +33,7 @@ from torch import nn
 
 from atrous.backbone import ResNetBackbone
 from atrous.config import DeepLabV3Config
+from atrous.errors import AtrousError
 from atrous.head import DeepLabHead, FCNHead
 
 
@@ -44,7 +45,7 @@ class DeepLabV3(nn.Module):
         if config is None:
             config = DeepLabV3Config()
         if not isinstance(config, DeepLabV3Config):
-            raise ValueError(f"config must be a DeepLabV3Config, got {type(config).__name__}")
+            raise AtrousError(f"config must be a DeepLabV3Config, got {type(config).__name__}")
         self.config = config
         self.backbone = ResNetBackbone(config)
         self.classifier = DeepLabHead(self.backbone.out_channels, config)
@@ -54,7 +55,7 @@ class DeepLabV3(nn.Module):
     def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
         """Logits (N, num_classes, H, W); with ``upsample=False`` at (H/os, W/os), rounded up."""
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must be a batch of RGB images (N, 3, H, W), got {tuple(x.shape)}")
+            raise AtrousError(f"x must be a batch of RGB images (N, 3, H, W), got {tuple(x.shape)}")
         size = x.shape[-2:]
         features = self.backbone(x)  # (N, C, H/os, W/os)
         logits = self.classifier(features)  # (N, K, H/os, W/os)
@@ -70,9 +71,9 @@ class DeepLabV3(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the auxiliary head's logits on block3 (needs ``config.aux_head``)."""
         if self.aux_classifier is None:
-            raise ValueError("forward_with_aux needs a model built with config.aux_head=True")
+            raise AtrousError("forward_with_aux needs a model built with config.aux_head=True")
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must be a batch of RGB images (N, 3, H, W), got {tuple(x.shape)}")
+            raise AtrousError(f"x must be a batch of RGB images (N, 3, H, W), got {tuple(x.shape)}")
         blocks = self.backbone.forward_blocks(x)
         logits = self.classifier(blocks[self.backbone.block_names[-1]])  # (N, K, H/os, W/os)
         aux = self.aux_classifier(blocks["layer3"])  # (N, K, H/os3, W/os3)

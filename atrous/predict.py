@@ -2,9 +2,19 @@
 
 ``predict_files(checkpoint, images, out)`` loads the network of a checkpoint, runs each whole
 image through it (at any output stride, scales and flips, as :mod:`atrous.inference`), and
-writes ``NAME.png``, the class index of every pixel as a palette PNG (the VOC format), and
-``NAME_overlay.jpg``, the image blended with the class colours. Images are normalised by
-the evaluation transform of :mod:`atrous.data`, as in training.
+writes into the folder ``out``, for an input ``photo.jpg``:
+
+- ``photo.png``: the class index of every pixel, as a palette PNG (PASCAL VOC's label
+  format: the values are the classes, the palette only draws them);
+- ``photo_overlay.jpg``: the image blended half and half with the class colours.
+
+Images of any PIL mode are converted to RGB (16-bit images scaled from their full 16-bit
+range, :func:`atrous.data.files.to_rgb`) and turned as viewers show them (EXIF orientation);
+they are normalised by the evaluation transform of :mod:`atrous.data`, as in training.
+Every input is read and every output path checked *before* anything is written: a corrupt
+image, an output that would replace an input, two inputs with one output name (``a/x.jpg``
+and ``b/x.png``) or an existing output (without ``overwrite``) stop the command with an
+:class:`~atrous.errors.AtrousError` naming the files, and nothing is written.
 """
 
 from __future__ import annotations
@@ -17,9 +27,13 @@ from PIL import Image
 
 from atrous.checkpoint import load_model
 from atrous.data.build import eval_transform
+from atrous.data.files import read_photo
 from atrous.data.palette import voc_palette
 from atrous.data.transforms import normalize
+from atrous.distributed import select_device
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 from atrous.inference import predict_labels
+from atrous.outputs import check_output_dir, plan_outputs
 
 
 def overlay(
@@ -39,6 +53,29 @@ def label_png(label: np.ndarray, palette: np.ndarray) -> Image.Image:
     return png
 
 
+def output_paths(image: str | Path, out: str | Path) -> list[Path]:
+    """The files written for ``image``: ``out/STEM.png`` and ``out/STEM_overlay.jpg``."""
+    stem = Path(image).stem
+    return [Path(out) / f"{stem}.png", Path(out) / f"{stem}_overlay.jpg"]
+
+
+def _read_all(paths: list[Path]) -> list[np.ndarray]:
+    """Every image, or one AtrousError naming every file that is missing or unreadable."""
+    images, problems = [], []
+    for path in paths:
+        try:
+            images.append(read_photo(path))
+        except AtrousError as error:
+            problems.append(str(error))
+    if problems:
+        error_class = (
+            AtrousFileNotFoundError if all("not found" in p for p in problems) else AtrousError
+        )
+        raise error_class(f"{len(problems)} of {len(paths)} images cannot be segmented "
+                          f"(nothing was written):\n  " + "\n  ".join(problems))  # fmt: skip
+    return images
+
+
 def predict_files(
     checkpoint: str | Path,
     images: Sequence[str | Path],
@@ -48,29 +85,35 @@ def predict_files(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     device: str = "cpu",
+    overwrite: bool = False,
 ) -> list[Path]:
-    """Segment every image file; returns the label PNGs written into ``out``."""
+    """Segment every image file into ``out``; returns the label PNGs written.
+
+    Nothing is written unless every image can be read and every output path is free
+    (``overwrite`` replaces existing outputs, never an input).
+    """
     if not images:
-        raise ValueError("images: give at least one image file")
-    missing = [str(p) for p in images if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
-    model, state = load_model(checkpoint, map_location=device)
+        raise AtrousError("images: give at least one image file")
+    paths = [Path(p) for p in images]
+    out = check_output_dir(out, "--out")
+    targets = [output_paths(p, out) for p in paths]
+    plan_outputs(paths, targets, "--out", overwrite)
+    pixels = _read_all(paths)
+    torch_device = select_device(device, option="--device")
+    model, state = load_model(checkpoint, map_location=torch_device)
     if output_stride is not None:
         model.set_output_stride(model.config.check_output_stride(output_stride, "--output-stride"))
     palette = np.asarray(state.get("meta", {}).get("palette", voc_palette()), dtype=np.uint8)
     if len(palette) < model.config.num_classes:
         palette = voc_palette()
     transform = eval_transform()
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in map(Path, images):
-        image = np.asarray(Image.open(path).convert("RGB"))  # (H, W, 3) uint8
+    for image, (png_path, overlay_path) in zip(pixels, targets, strict=True):
         x = normalize(image, transform.mean, transform.std)  # (3, H, W), as in evaluation
-        label = predict_labels(model, x.unsqueeze(0).to(device), scales, flip)[0].cpu().numpy()
-        target = out / f"{path.stem}.png"
-        label_png(label, palette).save(target)
-        Image.fromarray(overlay(image, label, palette)).save(out / f"{path.stem}_overlay.jpg")
-        written.append(target)
+        label = predict_labels(model, x.unsqueeze(0).to(torch_device), scales, flip)[0]
+        label = label.cpu().numpy()
+        label_png(label, palette).save(png_path)
+        Image.fromarray(overlay(image, label, palette)).save(overlay_path)
+        written.append(png_path)
     return written

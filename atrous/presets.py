@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from atrous.config import DeepLabV3Config
+from atrous.errors import AtrousError
 
 RESNET50 = (3, 4, 6, 3)
 RESNET101 = (3, 4, 23, 3)
@@ -39,5 +40,5 @@ PRESETS: dict[str, DeepLabV3Config] = {
 def get_preset(name: str, **overrides: object) -> DeepLabV3Config:
     """The preset ``name``, with any config field replaced by ``overrides`` (validated)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
+        raise AtrousError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
     return replace(PRESETS[name], **overrides)

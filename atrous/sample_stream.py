@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from atrous.errors import AtrousError
+
 #: A transform called as ``transform(image, label, rng=generator)`` -> (image, label) tensors.
 Transform = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -44,7 +46,7 @@ class SampleStream(Dataset):
         self, dataset: Dataset, transform: Transform, seed: int, indices: Sequence[int]
     ) -> None:
         if len(indices) == 0:
-            raise ValueError("the training set has no images: nothing to train on")
+            raise AtrousError("the training set has no images: nothing to train on")
         self.dataset, self.transform, self.seed = dataset, transform, seed
         self.indices = np.asarray(indices)
         self._epoch, self._order = -1, self.indices

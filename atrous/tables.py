@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from atrous.errors import AtrousError, AtrousFileNotFoundError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -26,7 +28,7 @@ else:  # pragma: no cover
 
 def fail(key: str, message: str) -> typing.NoReturn:
     """Raise the ValueError of a bad config value, naming its key."""
-    raise ValueError(f"config key {key!r}: {message}")
+    raise AtrousError(f"config key {key!r}: {message}")
 
 
 def plain(value: Any) -> Any:
@@ -101,11 +103,11 @@ def coerce_fields(table: Any, name: str) -> None:
 def build_table(cls: type, name: str, values: dict[str, Any]) -> Any:
     """``cls(**values)``, refusing keys that ``cls`` does not have (naming those it has)."""
     if not isinstance(values, dict):
-        raise ValueError(f"config key {name!r} must be a table [{name}], got {values!r}")
+        raise AtrousError(f"config key {name!r} must be a table [{name}], got {values!r}")
     known = {f.name for f in dataclasses.fields(cls)}
     for key in values:
         if key not in known:
-            raise ValueError(
+            raise AtrousError(
                 f"unknown config key '{name}.{key}'; [{name}] has: {', '.join(sorted(known))}"
             )
     return cls(**values)
@@ -114,10 +116,12 @@ def build_table(cls: type, name: str, values: dict[str, Any]) -> Any:
 def parse_override(assignment: str) -> tuple[str, str, Any]:
     """``"table.key=value"`` -> (table, key, value), the value parsed as TOML (bare: a str)."""
     if "=" not in assignment:
-        raise ValueError(f"--set expects table.key=value, got {assignment!r}")
+        raise AtrousError(f"--set expects table.key=value, got {assignment!r}")
     dotted, text = assignment.split("=", 1)
     if dotted.count(".") != 1:
-        raise ValueError(f"--set expects table.key=value (e.g. train.base_lr=0.01), got {dotted!r}")
+        raise AtrousError(
+            f"--set expects table.key=value (e.g. train.base_lr=0.01), got {dotted!r}"
+        )
     table, key = (part.strip() for part in dotted.split("."))
     text = text.strip()
     try:
@@ -134,7 +138,7 @@ def with_overrides(values: dict[str, Any], assignments: Sequence[str]) -> dict[s
         table, key, value = parse_override(assignment)
         values.setdefault(table, {})
         if not isinstance(values[table], dict):
-            raise ValueError(f"config key {table!r} must be a table")
+            raise AtrousError(f"config key {table!r} must be a table")
         values[table][key] = value
     return values
 
@@ -142,10 +146,16 @@ def with_overrides(values: dict[str, Any], assignments: Sequence[str]) -> dict[s
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The tables of a TOML file; FileNotFoundError or ValueError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise AtrousError(f"config file {str(path)!r} is a folder; give a .toml file")
     if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        raise AtrousFileNotFoundError(f"config file {str(path)!r} does not exist")
     with path.open("rb") as f:
         try:
             return tomllib.load(f)
         except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+            raise AtrousError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+        except UnicodeDecodeError as error:
+            raise AtrousError(
+                f"config file {str(path)!r} is not UTF-8 text, as TOML must be: {error}"
+            ) from None

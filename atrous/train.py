@@ -55,8 +55,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from atrous.checkpoint import load_weights, read_checkpoint, resume_run, rng_state
+from atrous.checkpoint import (
+    load_weights,
+    read_checkpoint,
+    remove_partial_writes,
+    resume_run,
+    rng_state,
+)
+from atrous.data.palette import IGNORE_INDEX
 from atrous.distributed import all_reduce, data_parallel, process_info, setup_process
+from atrous.errors import AtrousError, AtrousFileExistsError, AtrousFileNotFoundError
 from atrous.loss import labelled_pixels, segmentation_loss_sum
 from atrous.model import DeepLabV3
 from atrous.run_log import RunLog, save_run
@@ -112,14 +120,14 @@ def warn_about_micro_batches(config: TrainConfig) -> None:
 def _check_run(config: TrainConfig, ckpt_path: Path, resume: bool, world: int) -> None:
     t = config.train
     if t.batch_size % (world * t.accumulate):
-        raise ValueError(
+        raise AtrousError(
             f"train.batch_size={t.batch_size} must be divisible by the number of processes "
             f"({world}) times train.accumulate ({t.accumulate})"
         )
     if resume and not ckpt_path.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint {str(ckpt_path)!r} to resume from")
+        raise AtrousFileNotFoundError(f"--resume: no checkpoint {str(ckpt_path)!r} to resume from")
     if not resume and ckpt_path.is_file():
-        raise FileExistsError(
+        raise AtrousFileExistsError(
             f"{str(ckpt_path)!r} exists: pass --resume to continue that run or choose another "
             f"--run-dir"
         )
@@ -134,10 +142,29 @@ def initial_model(config: TrainConfig) -> DeepLabV3:
     if t.pretrained and not t.init:
         from atrous.interop import load_backbone_checkpoint, load_checkpoint_file
 
+        if not Path(t.pretrained).is_file():
+            raise AtrousFileNotFoundError(
+                f"train.pretrained {t.pretrained!r} is not a file: download torchvision's "
+                f'ImageNet ResNet weights there, or set train.pretrained = "" to start from '
+                f"random weights"
+            )
         load_backbone_checkpoint(model, load_checkpoint_file(t.pretrained))
     if t.init:
+        if not Path(t.init).exists():
+            raise AtrousFileNotFoundError(f"train.init {t.init!r}: no such checkpoint or folder")
         load_weights(model, read_checkpoint(t.init), source=f"train.init {t.init!r}")
     return model.freeze_bn(t.freeze_bn)
+
+
+def check_classes(dataset: Dataset, config: TrainConfig) -> None:
+    """The dataset's declared classes (``num_classes``) must fit the model's, before any work."""
+    declared, own = getattr(dataset, "num_classes", None), config.network.num_classes
+    if declared is not None and declared > own:
+        raise AtrousError(
+            f"data.dataset {config.data.dataset!r} has {declared} classes but "
+            f"model.num_classes is {own}: set model.num_classes = {declared} (labels are "
+            f"0..{declared - 1} and 255)"
+        )
 
 
 def _training_set(
@@ -148,6 +175,7 @@ def _training_set(
         from atrous.data.build import build_dataset
 
         dataset = build_dataset(config.data, config.data.train_split)
+    check_classes(dataset, config)
     meta = {
         name: plain(np.asarray(getattr(dataset, name)).tolist())
         for name in ("class_names", "palette")
@@ -205,6 +233,7 @@ def train(
                                                                   rank, world), device)  # fmt: skip
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_partial_writes(run_dir / "checkpoint.pt")  # left by a run killed while saving
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     log = RunLog(history, t.log_every, t.batch_size)
     bar = tqdm(total=stop, initial=start, desc="train", disable=not progress or rank != 0,
@@ -214,6 +243,7 @@ def train(
         lr = poly_lr(t.base_lr, iteration, t.iterations, t.lr_power)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        _check_labels(labels, config.network.num_classes, iteration, t.batch_size)
         loss = _step(module, images.to(device), labels.to(device), optimizer, scaler, t, world)
         _check_finite(loss, iteration, config)
         done = iteration + 1
@@ -256,6 +286,17 @@ def _loader(
         num_workers=config.data.num_workers,
         pin_memory=device.type == "cuda",
     )
+
+
+def _check_labels(labels: torch.Tensor, num_classes: int, iteration: int, batch: int) -> None:
+    bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        first = iteration * batch
+        raise AtrousError(
+            f"a label of the batch of iteration {iteration} (samples {first}..{first + batch - 1}) "
+            f"is {int(labels[bad][0])}: outside the model's classes 0..{num_classes - 1} "
+            f"(model.num_classes) and not {IGNORE_INDEX}"
+        )
 
 
 def _check_finite(loss: float, iteration: int, config: TrainConfig) -> None:

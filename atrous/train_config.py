@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from atrous.config import DeepLabV3Config
+from atrous.errors import AtrousError
 from atrous.presets import PRESETS, get_preset
 from atrous.tables import (
     build_table,
@@ -66,6 +67,12 @@ def _at_least(table: Any, name: str, minimum: float, *keys: str) -> None:
             fail(f"{name}.{key}", f"must be >= {minimum}, got {getattr(table, key)}")
 
 
+def _within(table: Any, name: str, key: str, low: float, high: float, why: str) -> None:
+    value = getattr(table, key)
+    if not low <= value <= high:
+        fail(f"{name}.{key}", f"must be in [{low}, {high}] ({why}), got {value}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Which network: a preset and the fields of it to override."""
@@ -86,13 +93,13 @@ class ModelConfig:
         for key, value in self.overrides.items():
             if key not in hints:
                 allowed = ", ".join(["preset", *sorted(hints)])
-                raise ValueError(f"unknown config key 'model.{key}'; [model] has: {allowed}")
+                raise AtrousError(f"unknown config key 'model.{key}'; [model] has: {allowed}")
             overrides[key] = coerce(f"model.{key}", value, hints[key])
         object.__setattr__(self, "overrides", overrides)
         try:
             self.build()
         except ValueError as error:
-            raise ValueError(f"config table [model]: {error}") from None
+            raise AtrousError(f"config table [model]: {error}") from None
 
     def build(self) -> DeepLabV3Config:
         """The :class:`DeepLabV3Config` this table describes (validated)."""
@@ -139,12 +146,15 @@ class DataConfig:
         coerce_fields(self, "data")
         if self.dataset not in DATASETS:
             fail("data.dataset", f"must be one of {DATASETS}, got {self.dataset!r}")
-        _at_least(self, "data", 1, "crop_size", "bootstrap_copies")
+        _at_least(self, "data", 1, "bootstrap_copies")
+        _within(self, "data", "crop_size", 17, 4097, "a crop must hold more than one "
+                "feature-map cell at output stride 16")  # fmt: skip
         _at_least(self, "data", 0, "synthetic_size", "synthetic_length", "synthetic_val_length",
                   "num_workers")  # fmt: skip
         lo, hi = self.scale_range
-        if not 0 < lo <= hi:
-            fail("data.scale_range", f"must be [low, high] with 0 < low <= high, got {[lo, hi]}")
+        if not 0.05 <= lo <= hi <= 8:
+            fail("data.scale_range", f"must be [low, high] with 0.05 <= low <= high <= 8 "
+                 f"(the paper: [0.5, 2.0]), got {[lo, hi]}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,12 @@ class OptimConfig:
         if self.accumulate < 1 or self.batch_size % self.accumulate:
             fail("train.accumulate", f"must be >= 1 and divide batch_size={self.batch_size}, "
                  f"got {self.accumulate}")  # fmt: skip
-        _at_least(self, "train", 0, "base_lr", "lr_power", "momentum", "weight_decay")
+        _at_least(self, "train", 0, "seed")
+        _within(self, "train", "base_lr", 0, 1, "SGD diverges far below 1; the paper: 0.007")
+        _within(self, "train", "lr_power", 0, 10, "the paper's poly power: 0.9")
+        _within(self, "train", "momentum", 0, 0.999, "momentum >= 1 never forgets a gradient; "
+                "the paper: 0.9")  # fmt: skip
+        _within(self, "train", "weight_decay", 0, 0.1, "the paper: 0.0001")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             fail("train.device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -219,9 +234,9 @@ class EvalConfig:
     def __post_init__(self) -> None:
         coerce_fields(self, "eval")
         _at_least(self, "eval", 0, "output_stride", "pad_to")
-        if not self.scales or any(s <= 0 for s in self.scales):
-            fail("eval.scales", f"must be a non-empty list of positive scales, "
-                 f"got {list(self.scales)}")  # fmt: skip
+        if not self.scales or any(not 0.05 <= s <= 8 for s in self.scales):
+            fail("eval.scales", f"must be a non-empty list of scales from 0.05 to 8 (the "
+                 f"paper's: {list(PAPER_SCALES)}), got {list(self.scales)}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -255,11 +270,11 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     tables = {"model", *_TABLES}
     for name, table in values.items():
         if name not in tables:
-            raise ValueError(f"unknown config table [{name}]; the tables are: {sorted(tables)}")
+            raise AtrousError(f"unknown config table [{name}]; the tables are: {sorted(tables)}")
         if not isinstance(table, dict):
-            raise ValueError(f"config key {name!r} must be a table [{name}], got {table!r}")
+            raise AtrousError(f"config key {name!r} must be a table [{name}], got {table!r}")
     model = dict(values.get("model", {}))
-    model.update(model.pop("overrides", {}))  # as written by to_dict
+    model = {**model.pop("overrides", {}), **model}  # as to_dict writes it; --set keys win
     preset = model.pop("preset", ModelConfig.preset)
     return TrainConfig(
         model=ModelConfig(preset=preset, overrides=model),

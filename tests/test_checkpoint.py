@@ -83,5 +83,38 @@ def test_bad_files(tmp_path):
 def test_refuses_pickled_code(tmp_path):
     """weights_only=True: a file that would run code when unpickled is rejected."""
     torch.save({"model": {}, "network": {}, "hook": dataclasses.field}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="refusing to unpickle it .*dataclasses.field"):
+    with pytest.raises(
+        ValueError, match=r"Python object \(dataclasses.field\) that atrous refuses"
+    ):
         read_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(ValueError) as info:
+        read_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only=False" not in str(info.value)  # never advise running a pickle
+
+
+def test_empty_and_text_files_are_named_in_words(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.pt' is empty \(0 bytes\)"):
+        read_checkpoint(tmp_path / "empty.pt")
+    (tmp_path / "notes.pt").write_text("epoch 3, loss 0.2\n")
+    with pytest.raises(ValueError, match="notes.pt' is not a PyTorch file .* starts with b'epoch"):
+        read_checkpoint(tmp_path / "notes.pt")
+
+
+def test_a_kill_while_writing_leaves_no_temporary_file_for_long(tmp_path):
+    stale = tmp_path / ".checkpoint.pt.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    save_checkpoint(tmp_path / "checkpoint.pt", {"model": {}, "network": {}, "iteration": 1})
+    assert not stale.exists()
+
+
+def test_the_checkpoint_honours_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.pt", {"model": {}, "network": {}})
+        (tmp_path / "other").write_text("x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == (tmp_path / "other").stat().st_mode & 0o777 == 0o644

@@ -80,12 +80,64 @@ def test_resume_a_finished_run_does_nothing_more(run_dir):
         (["train", "missing.toml"], "missing.toml"),
         (["eval", "no/such/run"], "no/such/run"),
         (["predict", "no/such/run", "x.png"], "x.png"),
+        (["eval", "no/such/run", "--device", "cuda:7"], "--device is 'cuda:7'"),
+        (["train", DEMO, "--set", "data.dataset=voc", "--set", "data.root="], "data.root is empty"),
+        (["train", DEMO, "--set", 'train.pretrained="nothing.pth"'], "train.pretrained 'nothing"),
     ],
 )
-def test_bad_input_is_one_clear_line(argv, message, tmp_path):
+def test_bad_input_is_one_clear_line_and_exit_code_2(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        main([*argv[:2], *argv[2:]] if argv[0] != "train" else [*argv, "--run-dir", str(tmp_path)])
-    assert message in str(info.value) and str(info.value).startswith("error:")
+        main([*argv, "--run-dir", str(tmp_path / "run")] if argv[0] == "train" else argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made
+
+
+def test_ctrl_c_in_the_demo_is_one_line(monkeypatch, capsys, tmp_path):
+    import atrous.demo
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atrous.demo, "demo", interrupted)
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--run-dir", str(tmp_path / "d")])
+    assert info.value.code == 130
+    assert capsys.readouterr().err.startswith("interrupted (Ctrl-C):")
+
+
+@pytest.mark.slow
+def test_eval_applies_output_stride_overrides_and_refuses_the_rest(run_dir, tmp_path, capsys):
+    """Was: --set model.* silently ignored. The output stride changes with the same weights."""
+    out = tmp_path / "os8.json"
+    assert main(["eval", str(run_dir), "--limit", "1", "--set", "model.output_stride=4",
+                 "--set", "eval.output_stride=0", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["output_stride"] == 4
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(run_dir), "--limit", "1", "--set", "model.num_classes=5", "--quiet"])
+    assert info.value.code == 2
+    assert "cannot change model.num_classes (checkpoint 7, asked 5)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_partial_evaluation_never_replaces_a_full_one(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--limit", "2", "--quiet"]) == 0
+    names = {p.name for p in run_dir.glob("eval_*.json")}
+    assert "eval_val_os8_s0.75-1-1.25_flip_first2.json" in names
+    assert main(["eval", str(run_dir), "--limit", "1", "--quiet"]) == 0
+    assert "eval_val_os8_s0.75-1-1.25_flip_first1.json" in {p.name for p in run_dir.iterdir()}
+    with pytest.raises(SystemExit) as info:  # the same settings again: kept unless --overwrite
+        main(["eval", str(run_dir), "--limit", "1", "--quiet"])
+    assert info.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(["eval", str(run_dir), "--limit", "1", "--quiet", "--overwrite"]) == 0
+
+
+def test_eval_out_under_a_file_is_refused_before_evaluating(run_dir, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit):
+        main(["eval", str(run_dir), "--out", str(tmp_path / "file" / "e.json"), "--quiet"])
+    assert "lies under" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "predict", "demo"])

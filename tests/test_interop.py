@@ -326,7 +326,7 @@ def test_checkpoint_file_round_trip_and_unwrapping(tmp_path):
 def test_checkpoint_file_with_arbitrary_objects_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.pth"
     torch.save({"conv1.weight": torch.zeros(1), "payload": _Payload()}, path)
-    with pytest.raises(ValueError, match="refusing to unpickle"):
+    with pytest.raises(ValueError, match="holds a Python object .* atrous refuses to unpickle"):
         load_checkpoint_file(path)
     assert "unpickled!" not in capsys.readouterr().out
 

@@ -3,6 +3,8 @@ equal the real ones; FLOPs; the printed table and its bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -61,8 +63,16 @@ def test_summary_prints_the_real_sizes_and_rates(capsys):
     assert "output_stride 16" in out and "output_stride 8" not in out
 
 
-def test_summary_cli_rejects_unknown_preset_and_output_stride():
-    with pytest.raises(SystemExit, match="unknown preset 'resnet9'; the presets are"):
-        main(["summary", "resnet9"])
-    with pytest.raises(SystemExit, match=r"--output-stride must be .* one of \(4, 8, 16, 32\)"):
-        main(["summary", "tiny", "--output-stride", "64"])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["resnet9"], "unknown preset 'resnet9'; the presets are"),
+        (["tiny", "--output-stride", "64"], r"--output-stride must be .* one of \(4, 8, 16, 32\)"),
+        (["tiny", "--size", "0"], "--size must be a side of at least 1 pixel, got 0"),
+    ],
+)
+def test_summary_cli_rejects_bad_input_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["summary", *argv])
+    assert info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import reference
 from atrous import DeepLabV3
 from atrous.checkpoint import read_checkpoint, save_checkpoint
+from atrous.errors import AtrousError
 from atrous.loss import downsample_labels, segmentation_loss_sum
 from atrous.run_log import read_metrics
 from atrous.sample_stream import IterationSampler, SampleStream
@@ -341,6 +342,26 @@ def test_nan_loss_and_empty_data_are_clear(tmp_path):
         _run(tmp_path, "nan", transform=poisoned)
     with pytest.raises(ValueError, match="no images"):
         _run(tmp_path, "empty", dataset=Rectangles(0))
+
+
+def test_labels_outside_the_models_classes_are_named_before_any_step(tmp_path):
+    """Was: IndexError 'Target 15 is out of bounds' from inside cross_entropy."""
+
+    class Declared(Rectangles):
+        num_classes = 6  # more classes than the model's 4
+
+    with pytest.raises(AtrousError, match="has 6 classes but model.num_classes is 4"):
+        _run(tmp_path, "declared", dataset=Declared())
+    assert not (tmp_path / "declared").exists()  # refused before the run folder was made
+
+    class Undeclared(Rectangles):
+        def __getitem__(self, i):
+            image, label = super().__getitem__(i)
+            label[5, 5] = 15
+            return image, label
+
+    with pytest.raises(AtrousError, match=r"iteration 0 .* is 15: outside the model's classes"):
+        _run(tmp_path, "undeclared", dataset=Undeclared(), transform=FlipCrop(None, flip=False))
 
 
 def test_missing_dataset_root_is_clear(tmp_path):

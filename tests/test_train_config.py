@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 from atrous.train_config import (
     DataConfig,
     OptimConfig,
@@ -65,7 +67,7 @@ def test_parse_override(assignment, table, key, value):
     batch=st.sampled_from([1, 2, 4, 8, 16]),
     lr=st.floats(0, 1, allow_nan=False),
     flip=st.booleans(),
-    crop=st.integers(1, 1025),
+    crop=st.integers(17, 1025),
 )
 def test_overrides_set_exactly_one_field(iterations, batch, lr, flip, crop):
     config = apply_overrides(
@@ -105,22 +107,33 @@ def test_overrides_set_exactly_one_field(iterations, batch, lr, flip, crop):
         ("model.multi_grid=[1, 2]", "multi_grid"),
         ("eval.output_stride=3", "eval.output_stride"),
         ("eval.scales=[]", "eval.scales"),
+        ("data.crop_size=1", r"data.crop_size': must be in [17, 4097]"),
+        ("train.momentum=5", r"train.momentum': must be in [0, 0.999]"),
+        ("train.base_lr=7", r"train.base_lr': must be in [0, 1]"),
+        ("train.seed=-1", r"train.seed': must be >= 0"),
+        ("data.scale_range=[0.5, 20.0]", "data.scale_range"),
         ("noequals", "table.key=value"),
         ("iterations=5", "table.key=value"),
     ],
 )
 def test_bad_key_or_value_names_it(assignment, named):
-    with pytest.raises(ValueError, match=named.replace(".", r"\.").replace("[", r"\[")):
+    with pytest.raises(AtrousError, match=re.escape(named)):
         apply_overrides({}, [assignment])
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.toml"):
+    with pytest.raises(AtrousFileNotFoundError, match="nope.toml"):
         load_config(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
-    with pytest.raises(ValueError, match="bad.toml"):
+    with pytest.raises(AtrousError, match="bad.toml"):
         load_config(bad)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[data]\nroot = "/d\u00e9j\u00e0"\n'.encode("latin-1"))
+    with pytest.raises(AtrousError, match="latin.toml' is not UTF-8 text"):
+        load_config(latin)
+    with pytest.raises(AtrousError, match="is a folder; give a .toml file"):
+        load_config(tmp_path)
 
 
 def test_configs_are_frozen():

@@ -17,6 +17,7 @@ import torch
 
 from atrous.checkpoint import read_checkpoint
 from atrous.cli import main
+from atrous.errors import AtrousError
 from atrous.train import train
 from atrous.train_config import load_config
 from tests.fixtures_data import random_image, write_cityscapes, write_jpeg, write_sbd, write_voc
@@ -62,6 +63,14 @@ def test_voc_two_stages_and_eval(tmp_path, voc):
     result = json.loads(out.read_text())
     assert result["output_stride"] == 8 and result["flip"] and len(result["scales"]) == 6
     assert 0 <= result["miou"] <= 1 and len(result["iou"]) == 21
+
+
+def test_voc_with_fewer_classes_than_its_labels_is_refused_before_any_work(tmp_path, voc):
+    """Was: IndexError 'Target 15 is out of bounds' after the run folder was created."""
+    config = load_config(CONFIGS / "voc_stage1.toml", [*SMALL, *voc, "model.num_classes=7"])
+    with pytest.raises(AtrousError, match="'voc' has 21 classes but model.num_classes is 7"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_test_set_pipeline_coco_finetune_then_bootstrapped_trainval(tmp_path, voc):

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from atrous.data.palette import VOC_CLASSES
+from atrous.errors import AtrousError
 
 #: VOC's hard classes in the paper: bicycle, chair, dining table, potted plant, sofa.
 HARD_VOC_CLASSES: tuple[int, ...] = tuple(
@@ -28,7 +29,7 @@ def images_with_classes(dataset: Any, classes: Sequence[int], progress: bool = F
     Uses ``dataset.load_label(i)`` (the label alone, no transform).
     """
     if not hasattr(dataset, "load_label"):
-        raise ValueError(f"{type(dataset).__name__} has no load_label(index) to scan labels")
+        raise AtrousError(f"{type(dataset).__name__} has no load_label(index) to scan labels")
     wanted = np.asarray(sorted(set(int(c) for c in classes)), dtype=np.int64)
     found = []
     for index in tqdm(range(len(dataset)), disable=not progress, desc="hard images"):
@@ -60,13 +61,13 @@ class Bootstrapped:
         progress: bool = False,
     ) -> None:
         if not isinstance(copies, int) or copies < 1:
-            raise ValueError(f"copies must be an int >= 1, got {copies!r}")
+            raise AtrousError(f"copies must be an int >= 1, got {copies!r}")
         if not hard_classes:
-            raise ValueError("hard_classes must name at least one class")
+            raise AtrousError("hard_classes must name at least one class")
         num_classes = getattr(dataset, "num_classes", None)
         for c in hard_classes:
             if num_classes is not None and not 0 <= int(c) < num_classes:
-                raise ValueError(f"hard class {c} is outside [0, {num_classes})")
+                raise AtrousError(f"hard class {c} is outside [0, {num_classes})")
         self.dataset, self.hard_classes, self.copies = dataset, tuple(hard_classes), copies
         self.hard_indices = images_with_classes(dataset, hard_classes, progress=progress)
         self.indices = list(range(len(dataset))) + self.hard_indices * (copies - 1)

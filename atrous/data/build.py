@@ -19,6 +19,7 @@ from atrous.data.sbd import SBDSegmentation
 from atrous.data.synthetic import SyntheticScenes
 from atrous.data.transforms import EvalTransform, TrainTransform
 from atrous.data.voc import VOCSegmentation
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 from atrous.train_config import DataConfig
 
 _LOADERS = {
@@ -34,8 +35,13 @@ def _check_roots(data: DataConfig, split: str) -> None:
     if data.dataset == "voc" and split == "trainaug":
         roots["sbd_root"] = data.sbd_root
     for key, root in roots.items():
+        if not root:
+            raise AtrousError(
+                f"data.{key} is empty: set it to the folder of the {data.dataset!r} dataset "
+                f"(--set data.{key}=/path/to/it)"
+            )
         if not Path(root).is_dir():
-            raise FileNotFoundError(
+            raise AtrousFileNotFoundError(
                 f"data.{key} {root!r} is not a folder: the {data.dataset!r} dataset must "
                 f"be downloaded first (see the README) and data.{key} set to it"
             )

@@ -20,6 +20,7 @@ import numpy as np
 
 from atrous.data.files import check_sample, finish, read_image, read_index_png, require_dir
 from atrous.data.palette import IGNORE_INDEX
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 
 CITYSCAPES_SPLITS = ("train", "val", "test")
 
@@ -59,7 +60,7 @@ def to_train_ids(label_ids: np.ndarray, path: Any = "label") -> np.ndarray:
     bad = (label_ids < 0) | (label_ids >= NUM_LABEL_IDS)
     if bad.any():
         values = sorted(set(np.unique(label_ids[bad]).tolist()))[:10]
-        raise ValueError(f"label {path} holds values {values} outside the label ids 0..33")
+        raise AtrousError(f"label {path} holds values {values} outside the label ids 0..33")
     return LABEL_ID_TO_TRAIN_ID[label_ids]
 
 
@@ -80,20 +81,20 @@ class Cityscapes:
         transform: Callable[..., Any] | None = None,
     ) -> None:
         if split not in CITYSCAPES_SPLITS:
-            raise ValueError(f"split must be one of {CITYSCAPES_SPLITS}, got {split!r}")
+            raise AtrousError(f"split must be one of {CITYSCAPES_SPLITS}, got {split!r}")
         self.root = require_dir(Path(root), "Cityscapes root")
         self.split, self.transform = split, transform
         image_dir = require_dir(self.root / "leftImg8bit" / split, f"Cityscapes {split} images")
         label_dir = require_dir(self.root / "gtFine" / split, f"Cityscapes {split} labels")
         self.images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
         if not self.images:
-            raise FileNotFoundError(f"no */*_leftImg8bit.png under {image_dir}")
+            raise AtrousFileNotFoundError(f"no */*_leftImg8bit.png under {image_dir}")
         self.labels = []
         for image in self.images:
             stem = image.name[: -len("_leftImg8bit.png")]
             label = label_dir / image.parent.name / f"{stem}_gtFine_labelIds.png"
             if not label.is_file():
-                raise FileNotFoundError(f"label of {image} not found: {label}")
+                raise AtrousFileNotFoundError(f"label of {image} not found: {label}")
             self.labels.append(label)
 
     def __len__(self) -> int:

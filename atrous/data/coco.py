@@ -29,6 +29,7 @@ import numpy as np
 
 from atrous.data.files import check_sample, finish, read_image, require_dir, require_file
 from atrous.data.palette import IGNORE_INDEX, VOC_CLASSES, voc_palette
+from atrous.errors import AtrousError
 
 #: COCO category name -> VOC class index (the 20 VOC classes that COCO has).
 COCO_TO_VOC: dict[str, int] = {
@@ -90,7 +91,7 @@ class COCOSegmentation:
             with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
                 self.coco = coco_class(str(self.annotation_file))
         except (ValueError, KeyError, TypeError, AssertionError) as error:  # bad JSON
-            raise ValueError(
+            raise AtrousError(
                 f"cannot read COCO annotation file {self.annotation_file}: {error!r}"
             ) from error
         self._voc_of_category = {
@@ -125,7 +126,7 @@ class COCOSegmentation:
         for annotation in self._voc_annotations(self.ids[index]):
             mask = self.coco.annToMask(annotation).astype(bool)  # polygons or RLE -> (H, W)
             if mask.shape != label.shape:
-                raise ValueError(
+                raise AtrousError(
                     f"annotation {annotation.get('id')} in {self.annotation_file} has a "
                     f"{mask.shape} mask for image {info['file_name']} of {(height, width)}"
                 )

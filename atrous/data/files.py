@@ -12,22 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from atrous.data.palette import IGNORE_INDEX
+from atrous.errors import AtrousError, AtrousFileNotFoundError
 
 
 def require_dir(path: Path, what: str) -> Path:
     """``path`` if it is a directory, else FileNotFoundError naming it and ``what`` it is."""
     if not path.is_dir():
-        raise FileNotFoundError(f"{what} not found: {path} is not a directory")
+        raise AtrousFileNotFoundError(f"{what} not found: {path} is not a directory")
     return path
 
 
 def require_file(path: Path, what: str) -> Path:
     """``path`` if it is a file, else FileNotFoundError naming it and ``what`` it is."""
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+        raise AtrousFileNotFoundError(f"{what} not found: {path}")
     return path
 
 
@@ -36,7 +37,7 @@ def read_split(path: Path) -> list[str]:
     require_file(path, "split list")
     ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if not ids:
-        raise ValueError(f"split list {path} is empty")
+        raise AtrousError(f"split list {path} is empty")
     return ids
 
 
@@ -45,14 +46,68 @@ def _open(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        raise AtrousError(f"cannot read image {path}: {error}") from None
+    except Image.DecompressionBombError as error:
+        raise AtrousError(f"cannot read image {path}: {error}") from None
     return image
 
 
+#: 16-bit modes: PIL's names for one 16-bit channel (PNG, TIFF).
+_MODES_16 = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def to_rgb(image: Image.Image, path: Any = "image") -> np.ndarray:
+    """An image of any PIL mode as uint8 (H, W, 3) RGB, or AtrousError naming ``path``.
+
+    - 8-bit modes (``1``, ``L``, ``P``, ``RGB``, ``CMYK``, ``YCbCr``, ...): PIL's conversion;
+      alpha (``LA``, ``RGBA``, ``PA``) is dropped, not blended.
+    - 16-bit grey (``I;16*``) and 32-bit integer ``I`` (how PIL opens 16-bit PNGs): the full
+      16-bit range 0..65535 scaled to 0..255, ``round(v * 255 / 65535)``; an ``I`` image with
+      values outside 0..65535 is refused.
+    - 32-bit float ``F``: values in 0..1 are scaled by 255; any other range is refused (a
+      float image has no standard range).
+    """
+    mode = image.mode
+    if mode in _MODES_16 or mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if mode == "F":
+            if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
+                raise AtrousError(
+                    f"image {path} is 32-bit float (mode 'F') with values outside 0..1 "
+                    f"(range {values.min():g}..{values.max():g}): convert it to 8 bits first"
+                )
+            grey = values * 255.0
+        else:
+            if values.min() < 0 or values.max() > 65535:
+                raise AtrousError(
+                    f"image {path} is 32-bit integer (mode {mode!r}) with values outside the "
+                    f"16-bit range 0..65535: convert it to 8 bits first"
+                )
+            grey = values * (255.0 / 65535.0)
+        grey = np.rint(grey).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    try:
+        return np.asarray(image.convert("RGB"))
+    except (ValueError, OSError) as error:
+        raise AtrousError(f"image {path} has mode {mode!r}, which cannot be converted to RGB: "
+                          f"{error}") from None  # fmt: skip
+
+
 def read_image(path: Path) -> np.ndarray:
-    """An RGB image as uint8 (H, W, 3)."""
-    return np.asarray(_open(path).convert("RGB"))
+    """An image file as uint8 (H, W, 3) RGB, in the pixel order stored in the file
+    (:func:`to_rgb`; a dataset's labels are aligned with that order, not with EXIF's)."""
+    return to_rgb(_open(path), path)
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """A photo as uint8 (H, W, 3) RGB, turned as viewers show it (EXIF orientation)."""
+    image = _open(path)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception as error:  # a corrupt EXIF block
+        raise AtrousError(f"image {path}: cannot apply its EXIF orientation: {error}") from None
+    return to_rgb(image, path)
 
 
 def read_index_png(path: Path) -> np.ndarray:
@@ -63,7 +118,7 @@ def read_index_png(path: Path) -> np.ndarray:
     """
     image = _open(path)
     if image.mode not in ("P", "L"):
-        raise ValueError(
+        raise AtrousError(
             f"label {path} has mode {image.mode!r}; expected a palette ('P') or grey ('L') "
             "PNG of class indices"
         )
@@ -75,7 +130,7 @@ def check_sample(
 ) -> None:
     """Raise ValueError naming the files if sizes differ or a label value is not allowed."""
     if image.shape[:2] != label.shape:
-        raise ValueError(
+        raise AtrousError(
             f"image {image_path} is {image.shape[1]}x{image.shape[0]} but its label "
             f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
         )
@@ -87,7 +142,7 @@ def check_label(label: np.ndarray, num_classes: int, label_path: Any) -> None:
     bad = (label < 0) | ((label >= num_classes) & (label != IGNORE_INDEX))
     if bad.any():
         values = sorted(set(np.unique(label[bad]).tolist()))[:10]
-        raise ValueError(
+        raise AtrousError(
             f"label {label_path} holds values {values} outside the classes "
             f"0..{num_classes - 1} and {IGNORE_INDEX}"
         )

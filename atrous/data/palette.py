@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from atrous.errors import AtrousError
+
 #: The 21 PASCAL VOC 2012 classes, in label order (0 is background).
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -25,7 +27,7 @@ IGNORE_INDEX = 255
 def voc_palette(n: int = 256) -> np.ndarray:
     """The VOC colour palette: ``(n, 3)`` uint8 RGB, row ``i`` the colour of label ``i``."""
     if not 1 <= n <= 256:
-        raise ValueError(f"n must be in [1, 256], got {n}")
+        raise AtrousError(f"n must be in [1, 256], got {n}")
     index = np.arange(n)
     palette = np.zeros((n, 3), dtype=np.int64)
     for bit in range(8):
@@ -38,12 +40,12 @@ def colorize(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray
     """Draw a label map ``(H, W)`` of indices in ``[0, 255]`` as an RGB image ``(H, W, 3)``."""
     label = np.asarray(label)
     if label.ndim != 2:
-        raise ValueError(f"label must be 2-D (H, W), got shape {label.shape}")
+        raise AtrousError(f"label must be 2-D (H, W), got shape {label.shape}")
     palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
     if palette.ndim != 2 or palette.shape[1] != 3:
-        raise ValueError(f"palette must have shape (n, 3), got {palette.shape}")
+        raise AtrousError(f"palette must have shape (n, 3), got {palette.shape}")
     if label.size and (label.min() < 0 or label.max() >= len(palette)):
-        raise ValueError(
+        raise AtrousError(
             f"label values must be in [0, {len(palette) - 1}], got [{label.min()}, {label.max()}]"
         )
     return palette[label.astype(np.int64)]

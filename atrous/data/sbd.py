@@ -35,6 +35,7 @@ from atrous.data.files import (
     require_file,
 )
 from atrous.data.palette import VOC_CLASSES, voc_palette
+from atrous.errors import AtrousError
 
 SBD_SPLITS = ("train", "val", "trainaug")
 
@@ -45,12 +46,12 @@ def read_sbd_mat(path: Path) -> np.ndarray:
     try:
         mat = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=True)
     except Exception as error:  # scipy raises several types for a damaged file
-        raise ValueError(f"cannot read SBD label {path}: {error}") from error
+        raise AtrousError(f"cannot read SBD label {path}: {error}") from error
     if "GTcls" not in mat or not hasattr(mat["GTcls"], "Segmentation"):
-        raise ValueError(f"SBD label {path} has no struct GTcls with a field Segmentation")
+        raise AtrousError(f"SBD label {path} has no struct GTcls with a field Segmentation")
     label = np.asarray(mat["GTcls"].Segmentation)
     if label.ndim != 2:
-        raise ValueError(f"SBD label {path}: GTcls.Segmentation has shape {label.shape}")
+        raise AtrousError(f"SBD label {path}: GTcls.Segmentation has shape {label.shape}")
     return label.astype(np.int64)
 
 
@@ -81,13 +82,13 @@ class SBDSegmentation:
         voc_root: str | Path | None = None,
     ) -> None:
         if split not in SBD_SPLITS:
-            raise ValueError(f"split must be one of {SBD_SPLITS}, got {split!r}")
+            raise AtrousError(f"split must be one of {SBD_SPLITS}, got {split!r}")
         self.root = require_dir(Path(root), "SBD root (benchmark_RELEASE/dataset)")
         self.split, self.transform = split, transform
         self.voc_root: Path | None = None
         if split == "trainaug":
             if voc_root is None:
-                raise ValueError("split='trainaug' needs voc_root (the VOCdevkit/VOC2012 folder)")
+                raise AtrousError("split='trainaug' needs voc_root (the VOCdevkit/VOC2012 folder)")
             self.voc_root = require_dir(Path(voc_root), "VOC root (VOCdevkit/VOC2012)")
             self.ids = trainaug_ids(self.root, self.voc_root)
             voc_labels = self.voc_root / "SegmentationClass"

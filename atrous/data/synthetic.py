@@ -62,9 +62,8 @@ from atrous.data.scene_painter import (  # noqa: F401  (the class ids are part o
     WIRE,
     ScenePainter,
     SceneSample,
-    ignore_band,
-    upsampling_matrix,
 )
+from atrous.errors import AtrousError
 
 #: Class names, in label order. ``sail`` and ``tent`` are the same shape (see the docstring).
 CLASS_NAMES: tuple[str, ...] = ("background", "wire", "ball", "box", "star", "sail", "tent")
@@ -105,16 +104,16 @@ class SyntheticScenes:
         ignore_width: int = 1,
     ) -> None:
         if split not in _SPLITS:
-            raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
+            raise AtrousError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
         if not isinstance(size, int) or size < 32:
-            raise ValueError(f"size must be an int >= 32, got {size!r}")
+            raise AtrousError(f"size must be an int >= 32, got {size!r}")
         length = _DEFAULT_LENGTH[split] if length is None else length
         if not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive int, got {length!r}")
+            raise AtrousError(f"length must be a positive int, got {length!r}")
         if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            raise AtrousError(f"seed must be a non-negative int, got {seed!r}")
         if not isinstance(ignore_width, int) or not 0 <= ignore_width <= 4:
-            raise ValueError(f"ignore_width must be an int in [0, 4], got {ignore_width!r}")
+            raise AtrousError(f"ignore_width must be an int in [0, 4], got {ignore_width!r}")
         self.split, self.size, self.length, self.seed = split, size, length, seed
         self.transform, self.ignore_width = transform, ignore_width
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)

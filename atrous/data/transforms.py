@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from atrous.data.palette import IGNORE_INDEX
+from atrous.errors import AtrousError
 
 #: ImageNet channel mean and standard deviation (RGB, on the 0-255 scale).
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
@@ -31,15 +32,15 @@ IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
 def _check_pair(image: np.ndarray, label: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
+        raise AtrousError(f"image must have shape (H, W, 3), got {image.shape}")
     if label.shape != image.shape[:2]:
-        raise ValueError(f"label shape {label.shape} differs from image shape {image.shape[:2]}")
+        raise AtrousError(f"label shape {label.shape} differs from image shape {image.shape[:2]}")
 
 
 def _size_pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
     pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {size!r}")
+        raise AtrousError(f"{name} must be a positive int or a pair of them, got {size!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -51,13 +52,13 @@ def rescale(image: np.ndarray, label: np.ndarray, scale: float) -> tuple[np.ndar
     """
     _check_pair(image, label)
     if not scale > 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
+        raise AtrousError(f"scale must be > 0, got {scale}")
     h, w = label.shape
     new_h, new_w = max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)
     if (new_h, new_w) == (h, w):
         return image, label
     if label.min() < 0 or label.max() > 255:
-        raise ValueError("label values must be in [0, 255] to be resized")
+        raise AtrousError("label values must be in [0, 255] to be resized")
     image_out = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).resize(
         (new_w, new_h), Image.Resampling.BILINEAR
     )
@@ -76,7 +77,7 @@ def random_scale(
     """:func:`rescale` by a factor drawn uniformly from ``scale_range`` (paper: 0.5 to 2)."""
     low, high = scale_range
     if not 0 < low <= high:
-        raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
+        raise AtrousError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
     return rescale(image, label, float(rng.uniform(low, high)))
 
 
@@ -95,7 +96,7 @@ def pad(
     crop_h, crop_w = _size_pair(size, "size")
     fill = np.asarray(fill, dtype=np.float32)
     if fill.shape != (3,):
-        raise ValueError(f"fill must hold 3 values (R, G, B), got {fill.shape}")
+        raise AtrousError(f"fill must hold 3 values (R, G, B), got {fill.shape}")
     h, w = label.shape
     out_h, out_w = max(h, crop_h), max(w, crop_w)
     image_out = np.empty((out_h, out_w, 3), dtype=np.float32)
@@ -126,7 +127,7 @@ def random_crop(
     crop_h, crop_w = _size_pair(size, "size")
     h, w = label.shape
     if h < crop_h or w < crop_w:
-        raise ValueError(f"image {h}x{w} is smaller than the crop {crop_h}x{crop_w}: pad first")
+        raise AtrousError(f"image {h}x{w} is smaller than the crop {crop_h}x{crop_w}: pad first")
     top, left = crop_window((h, w), (crop_h, crop_w), rng)
     return (
         image[top : top + crop_h, left : left + crop_w],
@@ -145,9 +146,9 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     mean = np.asarray(mean, dtype=np.float32)
     std = np.asarray(std, dtype=np.float32)
     if mean.shape != (3,) or std.shape != (3,):
-        raise ValueError(f"mean and std must hold 3 values, got {mean.shape} and {std.shape}")
+        raise AtrousError(f"mean and std must hold 3 values, got {mean.shape} and {std.shape}")
     if np.any(std <= 0):
-        raise ValueError(f"std must be > 0, got {std.tolist()}")
+        raise AtrousError(f"std must be > 0, got {std.tolist()}")
     out = (np.asarray(image, dtype=np.float32) - mean) / std  # (H, W, 3)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))  # (3, H, W)
 
@@ -203,9 +204,9 @@ class TrainTransform:
         self.crop_size = _size_pair(crop_size, "crop_size")
         low, high = scale_range
         if not 0 < low <= high:
-            raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
+            raise AtrousError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
         if len(mean) != 3 or len(std) != 3:
-            raise ValueError("mean and std must hold 3 values (R, G, B)")
+            raise AtrousError("mean and std must hold 3 values (R, G, B)")
         self.scale_range = (float(low), float(high))
         self.flip, self.mean, self.std = bool(flip), tuple(mean), tuple(std)
         self._generator = _OwnGenerator(seed)
@@ -241,7 +242,7 @@ class EvalTransform:
         self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
     ) -> None:
         if len(mean) != 3 or len(std) != 3:
-            raise ValueError("mean and std must hold 3 values (R, G, B)")
+            raise AtrousError("mean and std must hold 3 values (R, G, B)")
         self.mean, self.std = tuple(mean), tuple(std)
 
     def __repr__(self) -> str:

@@ -27,6 +27,7 @@ from atrous.data.files import (
     require_dir,
 )
 from atrous.data.palette import VOC_CLASSES, voc_palette
+from atrous.errors import AtrousError
 
 VOC_SPLITS = ("train", "val", "trainval")
 
@@ -48,7 +49,7 @@ class VOCSegmentation:
         transform: Callable[..., Any] | None = None,
     ) -> None:
         if split not in VOC_SPLITS:
-            raise ValueError(f"split must be one of {VOC_SPLITS}, got {split!r}")
+            raise AtrousError(f"split must be one of {VOC_SPLITS}, got {split!r}")
         self.root = require_dir(Path(root), "VOC root (VOCdevkit/VOC2012)")
         self.split, self.transform = split, transform
         self.ids = read_split(self.root / "ImageSets" / "Segmentation" / f"{split}.txt")
