@@ -39,7 +39,14 @@ from atrous.train_config import TrainConfig, from_dict
 #: Config fields that do not change the parameters: a checkpoint loads across them.
 _FREE_FIELDS = ("output_stride", "bn_momentum")
 #: Run settings that may change when a run resumes: where it runs and where the files are.
-_MOVABLE = {("train", "device"), ("data", "root"), ("data", "sbd_root"), ("data", "num_workers")}
+_MOVABLE = {
+    ("train", "device"),
+    ("data", "root"),
+    ("data", "sbd_root"),
+    ("data", "num_workers"),
+    ("data", "cache"),
+    ("train", "precision"),  # checked as what it resolved to, by resume_run
+}
 #: At most this many names per list in an error message.
 _SHOW = 12
 
@@ -251,13 +258,21 @@ def resume_run(
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     device: torch.device,
+    precision: str = "fp32",
 ) -> tuple[int, list[dict[str, float]]]:
     """Load the run's checkpoint into model, optimizer, scaler and the random state; the
-    iterations done and the log up to them (what came after is done again)."""
+    iterations done and the log up to them (what came after is done again). The run must
+    resume in the precision it ran in (``auto`` may decide otherwise on another machine)."""
     ckpt_path = run_dir / "checkpoint.pt"
     state = read_checkpoint(ckpt_path, map_location=device)
     # Through from_dict, so that a config written before a field existed gets its default.
     check_resumable(from_dict(state["config"]).to_dict(), config.to_dict())
+    saved = state.get("meta", {}).get("precision", "fp32")
+    if saved != precision:
+        raise AtrousError(
+            f"{str(ckpt_path)!r} was trained in {saved} but would resume in {precision}: set "
+            f"--set train.precision={saved} to continue it exactly"
+        )
     load_weights(model, state, source=str(ckpt_path))
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])

@@ -64,6 +64,8 @@ def _strategy(args: argparse.Namespace, default):
         changes["flip"] = True
     if getattr(args, "pad_to", None) is not None:
         changes["pad_to"] = args.pad_to
+    if args.precision is not None:
+        changes["precision"] = args.precision
     return dataclasses.replace(default, **changes)
 
 
@@ -93,6 +95,7 @@ def _eval(args: argparse.Namespace) -> int:
     from atrous.distributed import select_device
     from atrous.evaluate import eval_filename, evaluate_split
     from atrous.outputs import check_output_file
+    from atrous.precision import resolve_precision
     from atrous.train_config import apply_overrides
 
     device = select_device(args.device, option="--device")
@@ -109,8 +112,10 @@ def _eval(args: argparse.Namespace) -> int:
     split = args.split or config.data.val_split
     ckpt = Path(args.checkpoint)
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent
+    precision = resolve_precision(strategy.precision, device, "--precision")
     name = eval_filename(split, strategy.output_stride or model.config.output_stride,
-                         strategy.scales, strategy.flip, strategy.pad_to, args.limit)  # fmt: skip
+                         strategy.scales, strategy.flip, strategy.pad_to, args.limit,
+                         precision)  # fmt: skip
     out = check_output_file(args.out or run_dir / name, "--out", args.overwrite)
     result = evaluate_split(model, config, split, strategy=strategy, limit=args.limit,
                             progress=not args.quiet)  # fmt: skip
@@ -127,7 +132,8 @@ def _predict(args: argparse.Namespace) -> int:
     scales = args.scales or (PAPER_SCALES if args.multi_scale else (1.0,))
     written = predict_files(args.checkpoint, args.images, args.out,
                             output_stride=args.output_stride, scales=scales, flip=args.flip,
-                            device=args.device, overwrite=args.overwrite)  # fmt: skip
+                            device=args.device, overwrite=args.overwrite,
+                            precision=args.precision or "auto")  # fmt: skip
     for path in written:
         print(f"wrote {path} and {path.with_name(path.stem + '_overlay.jpg')}")
     return 0
@@ -176,6 +182,10 @@ def _add_inference_options(parser: argparse.ArgumentParser, pad: bool) -> None:
                             help="pad each image to N x N with the mean pixel and crop the "
                             "prediction back (the paper's VOC protocol: 513); 0: whole images "
                             "(default: the config's eval.pad_to)")  # fmt: skip
+    parser.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"],
+                        help="the network's arithmetic (auto: bf16 on CPUs with native bf16, "
+                        "else fp32; fp16 on CUDA); default: the config's eval.precision for "
+                        "eval, auto for predict")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from atrous.data.palette import IGNORE_INDEX
 from atrous.errors import AtrousError
 from atrous.inference import check_scales, predict_labels, predict_probabilities
+from atrous.precision import resolve_precision
 from atrous.train_config import EvalConfig, TrainConfig
 
 __all__ = [
@@ -79,10 +80,12 @@ def eval_filename(
     flip: bool,
     pad_to: int = 0,
     limit: int | None = None,
+    precision: str = "fp32",
 ) -> str:
     """A file name for an evaluation's JSON that holds its settings, so that evaluations
     with other settings (a quick ``--limit`` one among them) never replace each other:
-    ``eval_{split}_os{output_stride}_s{scales}[_flip][_pad{N}][_first{N}].json``."""
+    ``eval_{split}_os{output_stride}_s{scales}[_flip][_pad{N}][_first{N}][_bf16].json``
+    (the precision when it is not fp32)."""
     parts = [f"eval_{split}", f"os{output_stride}", "s" + "-".join(f"{x:g}" for x in scales)]
     if flip:
         parts.append("flip")
@@ -90,6 +93,8 @@ def eval_filename(
         parts.append(f"pad{pad_to}")
     if limit is not None:
         parts.append(f"first{limit}")
+    if precision != "fp32":
+        parts.append(precision)
     return "_".join(parts) + ".json"
 
 
@@ -124,7 +129,7 @@ class EvalResult:
         s = self.settings
         return eval_filename(s.get("split", "data"), s.get("output_stride"),
                              s.get("scales", (1.0,)), s.get("flip", False), s.get("pad_to", 0),
-                             s.get("limit"))  # fmt: skip
+                             s.get("limit"), s.get("precision", "fp32"))  # fmt: skip
 
     def table(self) -> str:
         """A text table: the IoU of each class, then the mean."""
@@ -148,6 +153,7 @@ def evaluate(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     pad_to: int = 0,
+    precision: str = "fp32",
     class_names: Sequence[str] = (),
     progress: bool = True,
 ) -> EvalResult:
@@ -163,6 +169,8 @@ def evaluate(
             switched back afterwards.
         scales, flip: the inference strategy of Sec. 4.3.
         pad_to: 0 for whole images; N pads each image to N x N first (Sec. 4.1: 513).
+        precision: the network's arithmetic, ``fp32``, ``bf16`` or ``fp16`` (resolved;
+            :mod:`atrous.precision`).
     """
     scales = check_scales(scales)
     config = getattr(model, "config", None)
@@ -182,7 +190,7 @@ def evaluate(
         for i in tqdm(range(len(dataset)), desc="eval", disable=not progress, unit="img"):
             image, label = transform(*dataset[i])
             image = image.unsqueeze(0).to(device)  # (1, 3, H, W)
-            pred = predict_labels(model, image, scales, flip, pad_to)[0]  # (H, W)
+            pred = predict_labels(model, image, scales, flip, pad_to, precision)[0]  # (H, W)
             confusion += confusion_matrix(pred, label.to(device), num_classes)
     finally:
         if switch:
@@ -193,6 +201,7 @@ def evaluate(
         "scales": list(scales),
         "flip": flip,
         "pad_to": pad_to,
+        "precision": precision,
         "images": len(dataset),
     }
     return EvalResult(
@@ -226,9 +235,11 @@ def evaluate_split(
             raise AtrousError(f"limit must be >= 1, got {limit}")
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     e = config.eval if strategy is None else strategy
+    device = next(model.parameters()).device
+    precision = resolve_precision(e.precision, device, "eval.precision")
     result = evaluate(model, dataset, eval_transform(), output_stride=e.output_stride or None,
-                      scales=e.scales, flip=e.flip, pad_to=e.pad_to, class_names=names,
-                      progress=progress)  # fmt: skip
+                      scales=e.scales, flip=e.flip, pad_to=e.pad_to, precision=precision,
+                      class_names=names, progress=progress)  # fmt: skip
     result.settings = {"split": split, **result.settings}
     if limit is not None:
         result.settings["limit"] = limit

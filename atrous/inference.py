@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from atrous.errors import AtrousError
+from atrous.precision import autocast
 
 
 def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
@@ -56,12 +57,15 @@ def predict_probabilities(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     pad_to: int = 0,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Class probabilities (N, K, H, W) of normalised images (N, 3, H, W), averaged over
     ``scales`` and, with ``flip``, left-right flips; padded to ``pad_to`` first if not 0.
 
     ``model(x, upsample=False)`` must give the logits at the feature-map size, as
-    :class:`~atrous.model.DeepLabV3` does.
+    :class:`~atrous.model.DeepLabV3` does. ``precision`` (``fp32``, ``bf16``, ``fp16``;
+    :mod:`atrous.precision`) is the network's arithmetic; resizing, softmax and averaging
+    are float32. Inputs go in as channels_last.
     """
     scales = check_scales(scales)
     if image.ndim != 4 or image.shape[1] != 3:
@@ -78,7 +82,9 @@ def predict_probabilities(
             scaled = [max(1, round(s * scale)) for s in size]
             x = F.interpolate(image, size=scaled, mode="bilinear", align_corners=True)
         for flipped in (False, True) if flip else (False,):
-            logits = model(x.flip(-1) if flipped else x, upsample=False)  # (N, K, h', w')
+            xi = (x.flip(-1) if flipped else x).contiguous(memory_format=torch.channels_last)
+            with autocast(precision, image.device):
+                logits = model(xi, upsample=False).float()  # (N, K, h', w')
             # One resize, from the feature map to the (padded) image.
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
             probs = (logits.flip(-1) if flipped else logits).float().softmax(dim=1)
@@ -93,6 +99,7 @@ def predict_labels(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     pad_to: int = 0,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Predicted classes (N, H, W): the argmax of :func:`predict_probabilities`."""
-    return predict_probabilities(model, image, scales, flip, pad_to).argmax(dim=1)
+    return predict_probabilities(model, image, scales, flip, pad_to, precision).argmax(dim=1)

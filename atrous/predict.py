@@ -10,7 +10,8 @@ writes into the folder ``out``, for an input ``photo.jpg``:
 
 Images of any PIL mode are converted to RGB (16-bit images scaled from their full 16-bit
 range, :func:`atrous.data.files.to_rgb`) and turned as viewers show them (EXIF orientation);
-they are normalised by the evaluation transform of :mod:`atrous.data`, as in training.
+they are normalised by the evaluation transform of :mod:`atrous.data`, as in training, and
+run in the given precision (``auto`` on the command line: bf16 on CPUs with native bf16).
 Every input is read and every output path checked *before* anything is written: a corrupt
 image, an output that would replace an input, two inputs with one output name (``a/x.jpg``
 and ``b/x.png``) or an existing output (without ``overwrite``) stop the command with an
@@ -34,6 +35,7 @@ from atrous.distributed import select_device
 from atrous.errors import AtrousError, AtrousFileNotFoundError
 from atrous.inference import predict_labels
 from atrous.outputs import check_output_dir, plan_outputs
+from atrous.precision import resolve_precision
 
 
 def overlay(
@@ -86,6 +88,7 @@ def predict_files(
     flip: bool = False,
     device: str = "cpu",
     overwrite: bool = False,
+    precision: str = "fp32",
 ) -> list[Path]:
     """Segment every image file into ``out``; returns the label PNGs written.
 
@@ -100,6 +103,7 @@ def predict_files(
     plan_outputs(paths, targets, "--out", overwrite)
     pixels = _read_all(paths)
     torch_device = select_device(device, option="--device")
+    precision = resolve_precision(precision, torch_device, "--precision")
     model, state = load_model(checkpoint, map_location=torch_device)
     if output_stride is not None:
         model.set_output_stride(model.config.check_output_stride(output_stride, "--output-stride"))
@@ -111,7 +115,8 @@ def predict_files(
     written = []
     for image, (png_path, overlay_path) in zip(pixels, targets, strict=True):
         x = normalize(image, transform.mean, transform.std)  # (3, H, W), as in evaluation
-        label = predict_labels(model, x.unsqueeze(0).to(torch_device), scales, flip)[0]
+        x = x.unsqueeze(0).to(torch_device)
+        label = predict_labels(model, x, scales, flip, precision=precision)[0]
         label = label.cpu().numpy()
         label_png(label, palette).save(png_path)
         Image.fromarray(overlay(image, label, palette)).save(overlay_path)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,7 @@ from atrous.distributed import all_reduce, data_parallel, process_info, setup_pr
 from atrous.errors import AtrousError, AtrousFileExistsError, AtrousFileNotFoundError
 from atrous.loss import labelled_pixels, segmentation_loss_sum
 from atrous.model import DeepLabV3
+from atrous.precision import autocast, memory_format, resolve_precision
 from atrous.run_log import RunLog, save_run
 from atrous.sample_stream import IterationSampler, SampleStream, Transform
 from atrous.tables import plain
@@ -115,6 +117,16 @@ def warn_about_micro_batches(config: TrainConfig) -> None:
         ImagePoolingBNWarning,
         stacklevel=3,
     )
+
+
+def arithmetic(config: TrainConfig, device: torch.device) -> tuple[str, torch.memory_format]:
+    """The precision and memory format a run uses on ``device`` (``auto`` decided here)."""
+    t = config.train
+    precision = t.precision
+    if precision == "auto" and device.type == "cuda" and not t.amp:
+        precision = "fp32"
+    precision = resolve_precision(precision, device, "train.precision")
+    return precision, memory_format(t.memory_format, "train.memory_format")
 
 
 def _check_run(config: TrainConfig, ckpt_path: Path, resume: bool, world: int) -> None:
@@ -181,6 +193,10 @@ def _training_set(
         for name in ("class_names", "palette")
         if hasattr(dataset, name)
     }
+    if config.data.cache:  # each image drawn or decoded once
+        from atrous.data.cache import Cached
+
+        dataset = Cached(dataset)
     if config.data.bootstrap_classes:  # Sec. 4.3: hard images twice per epoch
         from atrous.data import Bootstrapped
 
@@ -219,22 +235,27 @@ def train(
     device = setup_process(t.device, local_rank, world)
     warn_about_micro_batches(config)
 
-    module, model = data_parallel(initial_model(config).to(device), device, world)
+    precision, layout = arithmetic(config, device)
+    model = initial_model(config).to(device, memory_format=layout)
+    module, model = data_parallel(model, device, world)
     model.train()
     optimizer = torch.optim.SGD(parameter_groups(model, t.weight_decay), lr=t.base_lr,
                                 momentum=t.momentum)  # fmt: skip
-    scaler = torch.amp.GradScaler("cuda", enabled=t.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     start, history = 0, []
     if resume:
-        start, history = resume_run(run_dir, config, model, optimizer, scaler, device)
+        start, history = resume_run(run_dir, config, model, optimizer, scaler, device, precision)
     stop = t.iterations if stop_at is None else min(stop_at, t.iterations)
     dataset, meta = _training_set(config, dataset, progress)
+    meta["precision"] = precision
     loader = _loader(config, dataset, transform, IterationSampler(start, stop, t.batch_size,
                                                                   rank, world), device)  # fmt: skip
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_partial_writes(run_dir / "checkpoint.pt")  # left by a run killed while saving
         (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        if progress and t.precision == "auto":  # say what auto picked
+            print(f"train.precision auto: {precision} on {device.type}", file=sys.stderr)
     log = RunLog(history, t.log_every, t.batch_size)
     bar = tqdm(total=stop, initial=start, desc="train", disable=not progress or rank != 0,
                unit="it")  # fmt: skip
@@ -244,7 +265,8 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         _check_labels(labels, config.network.num_classes, iteration, t.batch_size)
-        loss = _step(module, images.to(device), labels.to(device), optimizer, scaler, t, world)
+        images = images.to(device).contiguous(memory_format=layout)
+        loss = _step(module, images, labels.to(device), optimizer, scaler, t, world, precision)
         _check_finite(loss, iteration, config)
         done = iteration + 1
         record = log.add(done, loss, lr, stop)
@@ -316,6 +338,7 @@ def _step(
     scaler: torch.amp.GradScaler,
     t: OptimConfig,
     world: int,
+    precision: str = "fp32",
 ) -> float:
     """One SGD step on a batch split into ``t.accumulate`` micro-batches; the batch's loss."""
     align_corners = (module.module if world > 1 else module).config.align_corners
@@ -327,7 +350,7 @@ def _step(
         last = m == len(micro) - 1
         sync = module.no_sync() if world > 1 and not last else contextlib.nullcontext()
         with sync:
-            with torch.autocast(images.device.type, torch.float16, enabled=scaler.is_enabled()):
+            with autocast(precision, images.device):
                 logits = module(x, upsample=False)  # (n, K, H/os, W/os)
             if labelled is None:  # of the global batch, all micro-batches and processes
                 size = logits.shape[-2:]

@@ -29,6 +29,7 @@ from typing import Any
 
 from atrous.config import DeepLabV3Config
 from atrous.errors import AtrousError
+from atrous.precision import MEMORY_FORMATS, PRECISIONS
 from atrous.presets import PRESETS, get_preset
 from atrous.tables import (
     build_table,
@@ -141,6 +142,9 @@ class DataConfig:
     """How often an image with a bootstrapped class appears per epoch."""
     num_workers: int = 0
     """DataLoader worker processes (0 loads in the training process)."""
+    cache: bool = False
+    """Keep every training image in memory after its first read (:mod:`atrous.data.cache`):
+    each image is drawn or decoded once; H * W * 4 bytes per image."""
 
     def __post_init__(self) -> None:
         coerce_fields(self, "data")
@@ -187,8 +191,17 @@ class OptimConfig:
     accumulate: int = 1
     """Split each batch into this many micro-batches whose gradients add up; BN then sees
     only ``batch_size / accumulate`` images at a time (see :mod:`atrous.train`)."""
+    precision: str = "auto"
+    """Arithmetic of the training step (:mod:`atrous.precision`): ``fp32``, ``bf16``
+    (autocast; weights, BN statistics, loss and optimizer state stay float32), ``fp16``
+    (CUDA, with gradient scaling) or ``auto`` (bf16 on CPUs with native bf16, else fp32;
+    fp16 on CUDA unless ``amp`` is false). The run records what it resolved to."""
+    memory_format: str = "auto"
+    """``channels_last`` (NHWC, what oneDNN and cuDNN convolve fastest), ``contiguous``
+    (NCHW) or ``auto`` (channels_last)."""
     amp: bool = True
-    """Mixed precision (float16 autocast + gradient scaling) when on CUDA."""
+    """With ``precision = "auto"`` on CUDA: float16 autocast with gradient scaling (true)
+    or float32 (false)."""
     checkpoint_every: int = 1000
     """Write the checkpoint every this many iterations (and always at the end)."""
     log_every: int = 20
@@ -210,6 +223,11 @@ class OptimConfig:
         _within(self, "train", "momentum", 0, 0.999, "momentum >= 1 never forgets a gradient; "
                 "the paper: 0.9")  # fmt: skip
         _within(self, "train", "weight_decay", 0, 0.1, "the paper: 0.0001")
+        if self.precision not in PRECISIONS:
+            fail("train.precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.memory_format not in MEMORY_FORMATS:
+            fail("train.memory_format", f"must be one of {MEMORY_FORMATS}, "
+                 f"got {self.memory_format!r}")  # fmt: skip
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             fail("train.device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -226,6 +244,9 @@ class EvalConfig:
     inference uses :data:`PAPER_SCALES`."""
     flip: bool = False
     """Also average over left-right flipped inputs."""
+    precision: str = "auto"
+    """Arithmetic of inference (:mod:`atrous.precision`): ``fp32``, ``bf16`` or ``auto``
+    (bf16 on CPUs with native bf16, else fp32; fp16 on CUDA). Recorded in every result."""
     pad_to: int = 0
     """0: whole images, of any size (Cityscapes, Appendix C). N: pad each image at the
     bottom and right with the mean pixel to N x N, run the network, crop the prediction back
@@ -234,6 +255,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         coerce_fields(self, "eval")
         _at_least(self, "eval", 0, "output_stride", "pad_to")
+        if self.precision not in PRECISIONS:
+            fail("eval.precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         if not self.scales or any(not 0.05 <= s <= 8 for s in self.scales):
             fail("eval.scales", f"must be a non-empty list of scales from 0.05 to 8 (the "
                  f"paper's: {list(PAPER_SCALES)}), got {list(self.scales)}")  # fmt: skip

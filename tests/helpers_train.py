@@ -81,6 +81,7 @@ def tiny_config(**tables):
             "log_every": 1,
             "checkpoint_every": 2,
             "device": "cpu",
+            "precision": "fp32",  # exact comparisons; the bf16 path has its own tests
         },
     }
     for name, table in tables.items():
