@@ -1,0 +1,66 @@
+"""Where the time goes: ``torch.profiler`` tables of the demo's training step and of the
+ResNet-50 eval fast path, in bf16 and channels_last (the defaults on a CPU with native bf16).
+
+``python bench/profile.py [--case tiny|r50] [--rows 15]``: the ops that take the most CPU
+time (self time, summed over calls), for a few steps after a warm-up. Run it on an idle
+machine; the table is what a speed-up has to attack next.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+from atrous import DeepLabV3, get_preset
+from atrous.fast import prepare_for_inference
+
+
+def tiny_step() -> Callable[[], None]:
+    torch.manual_seed(0)
+    model = DeepLabV3(get_preset("tiny", num_classes=7)).train()
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(16, 3, 97, 97).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (16, 97, 97))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(x, upsample=False)
+        logits = F.interpolate(logits.float(), (97, 97), mode="bilinear", align_corners=True)
+        F.cross_entropy(logits, y).backward()
+        opt.step()
+
+    return step
+
+
+def r50_eval() -> Callable[[], object]:
+    torch.manual_seed(0)
+    model = DeepLabV3(get_preset("resnet50", output_stride=16)).eval()
+    fast = prepare_for_inference(model, dtype=torch.bfloat16)
+    x = torch.randn(1, 3, 513, 513)
+    return lambda: fast(x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", choices=["tiny", "r50"], default="tiny")
+    parser.add_argument("--rows", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    call = tiny_step() if args.case == "tiny" else r50_eval()
+    call()
+    call()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            call()
+    print(f"{args.case}: {args.steps} calls, {torch.get_num_threads()} threads")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
