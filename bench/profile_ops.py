@@ -1,7 +1,7 @@
 """Where the time goes: ``torch.profiler`` tables of the demo's training step and of the
 ResNet-50 eval fast path, in bf16 and channels_last (the defaults on a CPU with native bf16).
 
-``python bench/profile.py [--case tiny|r50] [--rows 15]``: the ops that take the most CPU
+``python bench/profile_ops.py [--case tiny|r50] [--rows 15]``: the ops that take the most CPU
 time (self time, summed over calls), for a few steps after a warm-up. Run it on an idle
 machine; the table is what a speed-up has to attack next.
 """
