@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,15 +61,21 @@ from atrous.checkpoint import (
     resume_run,
     rng_state,
 )
-from atrous.data.palette import IGNORE_INDEX
 from atrous.distributed import all_reduce, data_parallel, process_info, setup_process
-from atrous.errors import AtrousError, AtrousFileExistsError, AtrousFileNotFoundError
+from atrous.errors import AtrousFileNotFoundError
 from atrous.loss import labelled_pixels, segmentation_loss_sum
 from atrous.model import DeepLabV3
 from atrous.precision import autocast, memory_format, resolve_precision
 from atrous.run_log import RunLog, save_run
 from atrous.sample_stream import IterationSampler, SampleStream, Transform
 from atrous.tables import plain
+from atrous.train_checks import (
+    check_classes,
+    check_finite,
+    check_labels,
+    check_run,
+    warn_about_micro_batches,
+)
 from atrous.train_config import OptimConfig, TrainConfig, from_dict
 
 
@@ -98,27 +102,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-class ImagePoolingBNWarning(UserWarning):
-    """The image-pooling branch's BN sees batches of one image and will not learn."""
-
-
-def warn_about_micro_batches(config: TrainConfig) -> None:
-    """Warn when the image-pooling BN would see one image at a time (see ASPPPooling)."""
-    t, network = config.train, config.network
-    micro = t.batch_size // t.accumulate  # images per BN batch, over all processes
-    if micro > 1 or t.freeze_bn or network.head != "aspp" or not network.image_pooling:
-        return
-    warnings.warn(
-        f"train.batch_size={t.batch_size} with train.accumulate={t.accumulate}: batch norm "
-        f"sees one image at a time, and the image-pooling branch's BN has one value per "
-        f"channel; it normalises with its running statistics, which never change during "
-        f"this run (they stay at their initial values or train.init's). Use train.accumulate "
-        f"<= batch_size / 2, or freeze BN (train.freeze_bn = true).",
-        ImagePoolingBNWarning,
-        stacklevel=3,
-    )
-
-
 def arithmetic(config: TrainConfig, device: torch.device) -> tuple[str, torch.memory_format]:
     """The precision and memory format a run uses on ``device`` (``auto`` decided here)."""
     t = config.train
@@ -127,22 +110,6 @@ def arithmetic(config: TrainConfig, device: torch.device) -> tuple[str, torch.me
         precision = "fp32"
     precision = resolve_precision(precision, device, "train.precision")
     return precision, memory_format(t.memory_format, "train.memory_format")
-
-
-def _check_run(config: TrainConfig, ckpt_path: Path, resume: bool, world: int) -> None:
-    t = config.train
-    if t.batch_size % (world * t.accumulate):
-        raise AtrousError(
-            f"train.batch_size={t.batch_size} must be divisible by the number of processes "
-            f"({world}) times train.accumulate ({t.accumulate})"
-        )
-    if resume and not ckpt_path.is_file():
-        raise AtrousFileNotFoundError(f"--resume: no checkpoint {str(ckpt_path)!r} to resume from")
-    if not resume and ckpt_path.is_file():
-        raise AtrousFileExistsError(
-            f"{str(ckpt_path)!r} exists: pass --resume to continue that run or choose another "
-            f"--run-dir"
-        )
 
 
 def initial_model(config: TrainConfig) -> DeepLabV3:
@@ -166,17 +133,6 @@ def initial_model(config: TrainConfig) -> DeepLabV3:
             raise AtrousFileNotFoundError(f"train.init {t.init!r}: no such checkpoint or folder")
         load_weights(model, read_checkpoint(t.init), source=f"train.init {t.init!r}")
     return model.freeze_bn(t.freeze_bn)
-
-
-def check_classes(dataset: Dataset, config: TrainConfig) -> None:
-    """The dataset's declared classes (``num_classes``) must fit the model's, before any work."""
-    declared, own = getattr(dataset, "num_classes", None), config.network.num_classes
-    if declared is not None and declared > own:
-        raise AtrousError(
-            f"data.dataset {config.data.dataset!r} has {declared} classes but "
-            f"model.num_classes is {own}: set model.num_classes = {declared} (labels are "
-            f"0..{declared - 1} and 255)"
-        )
 
 
 def _training_set(
@@ -231,7 +187,7 @@ def train(
     t, run_dir = config.train, Path(run_dir)
     ckpt_path = run_dir / "checkpoint.pt"
     rank, world, local_rank = process_info()
-    _check_run(config, ckpt_path, resume, world)
+    check_run(config, ckpt_path, resume, world)
     device = setup_process(t.device, local_rank, world)
     warn_about_micro_batches(config)
 
@@ -251,11 +207,7 @@ def train(
     loader = _loader(config, dataset, transform, IterationSampler(start, stop, t.batch_size,
                                                                   rank, world), device)  # fmt: skip
     if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        remove_partial_writes(run_dir / "checkpoint.pt")  # left by a run killed while saving
-        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        if progress and t.precision == "auto":  # say what auto picked
-            print(f"train.precision auto: {precision} on {device.type}", file=sys.stderr)
+        _open_run_dir(run_dir, config, precision if progress else None)
     log = RunLog(history, t.log_every, t.batch_size)
     bar = tqdm(total=stop, initial=start, desc="train", disable=not progress or rank != 0,
                unit="it")  # fmt: skip
@@ -264,15 +216,14 @@ def train(
         lr = poly_lr(t.base_lr, iteration, t.iterations, t.lr_power)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        _check_labels(labels, config.network.num_classes, iteration, t.batch_size)
+        check_labels(labels, config.network.num_classes, iteration, t.batch_size)
         images = images.to(device).contiguous(memory_format=layout)
         loss = _step(module, images, labels.to(device), optimizer, scaler, t, world, precision)
-        _check_finite(loss, iteration, config)
+        check_finite(loss, iteration, config)
         done = iteration + 1
         record = log.add(done, loss, lr, stop)
         if record is not None:
-            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}",
-                            img_s=f"{record['images_per_s']:.1f}")  # fmt: skip
+            bar.set_postfix(loss=f"{record['loss']:.3f}", img_s=f"{record['images_per_s']:.1f}")
         bar.update(1)
         if rank == 0 and (done % t.checkpoint_every == 0 or done == stop):
             state = {
@@ -288,6 +239,16 @@ def train(
     if world > 1:
         torch.distributed.barrier()
     return TrainResult(model.eval(), iteration, run_dir, history)
+
+
+def _open_run_dir(run_dir: Path, config: TrainConfig, announce: str | None) -> None:
+    """Make the run folder, clear what a killed save left, write ``config.json``; say what
+    ``train.precision = "auto"`` picked (``announce``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(run_dir / "checkpoint.pt")
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    if announce and config.train.precision == "auto":
+        print(f"train.precision auto: {announce}", file=sys.stderr)
 
 
 def _loader(
@@ -308,26 +269,6 @@ def _loader(
         num_workers=config.data.num_workers,
         pin_memory=device.type == "cuda",
     )
-
-
-def _check_labels(labels: torch.Tensor, num_classes: int, iteration: int, batch: int) -> None:
-    bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        first = iteration * batch
-        raise AtrousError(
-            f"a label of the batch of iteration {iteration} (samples {first}..{first + batch - 1}) "
-            f"is {int(labels[bad][0])}: outside the model's classes 0..{num_classes - 1} "
-            f"(model.num_classes) and not {IGNORE_INDEX}"
-        )
-
-
-def _check_finite(loss: float, iteration: int, config: TrainConfig) -> None:
-    if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"the loss is {loss} at iteration {iteration}: training diverged; lower "
-            f"train.base_lr (now {config.train.base_lr}) or check the labels (classes must be "
-            f"< num_classes={config.network.num_classes} or 255)"
-        )
 
 
 def _step(

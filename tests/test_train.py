@@ -19,7 +19,8 @@ from atrous.errors import AtrousError
 from atrous.loss import downsample_labels, segmentation_loss_sum
 from atrous.run_log import read_metrics
 from atrous.sample_stream import IterationSampler, SampleStream
-from atrous.train import ImagePoolingBNWarning, initial_model, parameter_groups, poly_lr, train
+from atrous.train import initial_model, parameter_groups, poly_lr, train
+from atrous.train_checks import ImagePoolingBNWarning
 from reference.network import resize_bilinear
 from tests.helpers_train import FlipCrop, Rectangles, tiny_config
 from tests.strategies import seeds
