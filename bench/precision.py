@@ -192,6 +192,20 @@ def peak_case(repeats: int) -> dict:
             "results": result}  # fmt: skip
 
 
+def markdown(results: dict) -> str:
+    """The README's table of a results JSON: seconds, ratio to the first column, GFLOP/s."""
+    lines = [f"{results['cpu']}, {results['threads']} threads, torch {results['torch']} "
+             f"(`{results['command']}`):", "", "| case | implementation | s | ratio | GFLOP/s |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for row in results["rows"]:
+        first = next(iter(row["results"].values()))["s"]
+        for name, r in row["results"].items():
+            rate = f"{r['gflop_per_s']:.0f}" if "gflop_per_s" in r else "-"
+            lines.append(f"| {row['case']} | {name} | {r['s']:.3f} | {first / r['s']:.2f}x "
+                         f"| {rate} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -199,7 +213,11 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=321)
     parser.add_argument("--cases", nargs="+", default=["peak", "eval", "train", "tiny"])
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--table", default=None, help="print the markdown table of a JSON")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(Path(args.table).read_text())))
+        return
     header = {
         "cpu": cpu_model(),
         "native_bf16": cpu_runs_bf16_fast(),
