@@ -148,16 +148,24 @@ def bottleneck(x: np.ndarray, sd: Weights, prefix: str, stride: int, rate: int) 
     return relu(y + shortcut)
 
 
-def backbone(x: np.ndarray, sd: Weights, config: Any) -> np.ndarray:
-    """Stem and block1..block(4 + extra_blocks): (N, 3, H, W) -> (N, C, H/os, W/os)."""
+def backbone_stages(x: np.ndarray, sd: Weights, config: Any) -> dict[str, np.ndarray]:
+    """The stem's output (after the max pool) and every block's, by torchvision's names:
+    ``"stem"``, ``"layer1"`` .. ``"layer{4 + extra_blocks}"``."""
     x = relu(batch_norm(conv(x, sd, "backbone.conv1", stride=2), sd, "backbone.bn1"))
-    x = max_pool_3x3_stride2(x)  # (N, width, H/4, W/4)
+    stages = {"stem": max_pool_3x3_stride2(x)}  # (N, width, H/4, W/4)
+    x = stages["stem"]
     for b, (stride, rates) in enumerate(block_strides_and_rates(config), start=1):
         if f"backbone.layer{b}.0.downsample.0.weight" not in sd:
             raise KeyError(f"backbone.layer{b}.0 must have a projection shortcut")
         for u, rate in enumerate(rates):
             x = bottleneck(x, sd, f"backbone.layer{b}.{u}", stride if u == 0 else 1, rate)
-    return x
+        stages[f"layer{b}"] = x
+    return stages
+
+
+def backbone(x: np.ndarray, sd: Weights, config: Any) -> np.ndarray:
+    """Stem and block1..block(4 + extra_blocks): (N, 3, H, W) -> (N, C, H/os, W/os)."""
+    return list(backbone_stages(x, sd, config).values())[-1]
 
 
 def aspp(x: np.ndarray, sd: Weights, config: Any, prefix: str = "classifier.0") -> np.ndarray:
@@ -178,6 +186,35 @@ def aspp(x: np.ndarray, sd: Weights, config: Any, prefix: str = "classifier.0") 
     return relu(batch_norm(conv(y, sd, f"{prefix}.project.0"), sd, f"{prefix}.project.1"))
 
 
+def deeplabv3_stages(
+    state_dict: dict[str, np.ndarray], config: Any, images: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every stage's output of DeepLabv3 in eval mode, in order: ``"stem"``, ``"layer1"`` ..
+    (:func:`backbone_stages`), ``"aspp"`` (with the ASPP head), ``"logits"`` (feature-map
+    size) and ``"out"`` (upsampled to the images). torchvision's extra 3x3 conv, BN and
+    ReLU after the ASPP (``head_conv3x3``, not the paper) is computed when the config has it;
+    its auxiliary head, which does not change ``"out"``, is not.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (N, 3, H, W), got shape {images.shape}")
+    sd = state_dict
+    stages = backbone_stages(images, sd, config)  # (N, C, H/os, W/os) last
+    x = list(stages.values())[-1]
+    if config.head == "aspp":
+        x = stages["aspp"] = aspp(x, sd, config)
+        final = "classifier.1"
+        if getattr(config, "head_conv3x3", False):  # torchvision's DeepLabHead
+            x = relu(batch_norm(conv(x, sd, "classifier.1"), sd, "classifier.2"))
+            final = "classifier.4"
+        stages["logits"] = conv(x, sd, final)  # (N, K, H/os, W/os)
+    elif config.head == "cascade":
+        stages["logits"] = conv(x, sd, "classifier.0")  # (N, K, H/os, W/os)
+    else:
+        raise ValueError(f"head must be 'aspp' or 'cascade', got {config.head!r}")
+    stages["out"] = resize_bilinear(stages["logits"], images.shape[2:], config.align_corners)
+    return stages
+
+
 def deeplabv3_forward(
     state_dict: dict[str, np.ndarray], config: Any, images: np.ndarray, upsample: bool = True
 ) -> np.ndarray:
@@ -191,19 +228,7 @@ def deeplabv3_forward(
         images: (N, 3, H, W) float array; computation is in the result type of the images
             and the weights.
     """
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (N, 3, H, W), got shape {images.shape}")
-    for field in ("head_conv3x3", "aux_head"):  # torchvision's head, not the paper's
-        if getattr(config, field, False):
-            raise ValueError(f"the NumPy forward implements the paper's head only: {field}=True")
-    x = backbone(images, state_dict, config)  # (N, C, H/os, W/os)
-    if config.head == "aspp":
-        x = aspp(x, state_dict, config)
-        logits = conv(x, state_dict, "classifier.1")  # (N, K, H/os, W/os)
-    elif config.head == "cascade":
-        logits = conv(x, state_dict, "classifier.0")  # (N, K, H/os, W/os)
-    else:
-        raise ValueError(f"head must be 'aspp' or 'cascade', got {config.head!r}")
-    if not upsample:
-        return logits  # (N, K, H/os, W/os)
-    return resize_bilinear(logits, images.shape[2:], config.align_corners)  # (N, K, H, W)
+    if getattr(config, "aux_head", False):  # a training aid of torchvision's, not the paper's
+        raise ValueError("the NumPy forward has no auxiliary head: aux_head=True")
+    stages = deeplabv3_stages(state_dict, config, images)
+    return stages["out"] if upsample else stages["logits"]

@@ -124,8 +124,21 @@ def test_reference_multi_grid_is_multiplied():
     assert block_strides_and_rates(config)[3][1] == [2, 4, 8]
 
 
-@pytest.mark.parametrize("field", ["head_conv3x3", "aux_head"])
-def test_numpy_forward_refuses_torchvisions_head(field):
-    config = get_preset("tiny", num_classes=3, **{field: True})
-    with pytest.raises(ValueError, match=field):
+def test_numpy_forward_refuses_the_auxiliary_head():
+    config = get_preset("tiny", num_classes=3, aux_head=True)
+    with pytest.raises(ValueError, match="aux_head"):
         deeplabv3_forward({}, config, np.zeros((1, 3, 33, 33)))
+
+
+@settings(max_examples=5)
+@given(size=image_sizes(), seed=seeds())
+def test_numpy_forward_with_torchvisions_head(size, seed):
+    """head_conv3x3 (torchvision's extra 3x3 conv, BN, ReLU) and its other conventions."""
+    config = get_preset("tiny", num_classes=3, head_conv3x3=True, first_unit_previous_rate=True,
+                        multi_grid=(1, 1, 1), align_corners=False)  # fmt: skip
+    model = random_model(config, seed).double()
+    x = images(seed, batch=1, size=size)
+    expected = deeplabv3_forward(numpy_state_dict(model), config, x)
+    with torch.no_grad():
+        actual = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(actual, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())

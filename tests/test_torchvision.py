@@ -94,3 +94,23 @@ def test_imagenet_resnet50_loads_into_our_backbone(size):
         t = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
         t = tv.layer4(tv.layer3(tv.layer2(tv.layer1(t))))
         torch.testing.assert_close(ours.backbone(x), t, rtol=1e-9, atol=1e-9)
+
+
+def test_torchvisions_deeplabv3_passes_the_public_whole_network_check():
+    """atrous.testing on third-party code: torchvision's model, held to the NumPy forward
+    (torchvision's head and conventions are config fields), without our model in between."""
+    from atrous.interop import torchvision_config
+    from atrous.testing import assert_deeplabv3_matches
+
+    torch.manual_seed(2)
+    tv = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=4, aux_loss=False)
+    with torch.no_grad():
+        _randomize_bn(tv, seed=3)
+    tv = tv.double().eval()
+
+    def forward(images):
+        with torch.no_grad():
+            return tv(torch.from_numpy(images))["out"].numpy()
+
+    config = torchvision_config(tv.state_dict())
+    assert_deeplabv3_matches(forward, tv.state_dict(), config, sizes=((33, 33), (41, 30)))
