@@ -187,23 +187,40 @@ def load_exact(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source
     module.load_state_dict(state_dict, strict=True)
 
 
-def load_weights(model: nn.Module, state: dict[str, Any], source: str = "checkpoint") -> None:
-    """Load ``state["model"]`` into ``model``; ValueError naming every mismatch.
+def _skipped(name: str, skip: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in skip)
+
+
+def load_weights(
+    model: nn.Module,
+    state: dict[str, Any],
+    source: str = "checkpoint",
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    """Load ``state["model"]`` into ``model``; AtrousError naming every mismatch.
 
     The configs must agree on every field that shapes the weights (all but output_stride
     and bn_momentum, so stage 2 at output stride 8 starts from stage 1 at 16), and every
-    parameter and buffer must exist on both sides with the same shape.
+    parameter and buffer must exist on both sides with the same shape. ``skip`` lists
+    module-name prefixes left out on both sides (they keep the model's initialisation;
+    ``num_classes`` may then differ): fine-tuning to other classes. Returns the names not
+    loaded.
     """
     config = getattr(model, "config", None)
+    own = {k: v for k, v in model.state_dict().items() if not _skipped(k, skip)}
+    saved = {k: v for k, v in state["model"].items() if not _skipped(k, skip)}
     problems = []
     if isinstance(config, DeepLabV3Config):
-        problems += config_mismatch(network_config(state), config)
-    problems += state_dict_problems(model.state_dict(), state["model"])
+        free = ("num_classes",) if skip else ()
+        problems += [p for p in config_mismatch(network_config(state), config)
+                     if p.split(":")[0] not in free]  # fmt: skip
+    problems += state_dict_problems(own, saved)
     if problems:
         raise AtrousError(
             f"{source} was written for another network config:\n  " + "\n  ".join(problems)
         )
-    model.load_state_dict(state["model"])
+    model.load_state_dict(saved, strict=not skip)
+    return sorted(k for k in model.state_dict() if _skipped(k, skip))
 
 
 def load_model(

@@ -1,4 +1,5 @@
-"""The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary).
+"""The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary,
+example-folder).
 
 Each command is a thin wrapper over a library function (:func:`atrous.train.train`,
 :func:`atrous.evaluate.evaluate_split`, :func:`atrous.predict.predict_files`,
@@ -253,6 +254,27 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=_predict)
 
 
+def _example_folder(args: argparse.Namespace) -> int:
+    from atrous.data.folder import write_example_folder
+
+    root = write_example_folder(args.folder, args.train, args.val, args.size)
+    print(f"wrote {args.train} + {args.val} images, labels, splits/ and classes.toml into {root}")
+    return 0
+
+
+def _add_example_folder(commands: argparse._SubParsersAction) -> None:
+    example = commands.add_parser(
+        "example-folder", help="write a small folder dataset (your own data's layout)",
+        description="Write images/, labels/, splits/ and classes.toml: synthetic scenes with "
+        "3 merged classes (background, wire, object), the layout of data.dataset = 'folder'.",
+    )  # fmt: skip
+    example.add_argument("folder", help="a new, empty folder")
+    example.add_argument("--train", type=int, default=200, help="training images")
+    example.add_argument("--val", type=int, default=50, help="val images")
+    example.add_argument("--size", type=int, default=128, help="image side")
+    example.set_defaults(func=_example_folder)
+
+
 def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
@@ -272,13 +294,14 @@ def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m atrous`` and its five commands."""
+    """The parser of ``python -m atrous`` and its commands."""
     parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_eval(commands)
     _add_predict(commands)
     _add_demo_and_summary(commands)
+    _add_example_folder(commands)
     return parser
 
 

@@ -131,7 +131,11 @@ def initial_model(config: TrainConfig) -> DeepLabV3:
     if t.init:
         if not Path(t.init).exists():
             raise AtrousFileNotFoundError(f"train.init {t.init!r}: no such checkpoint or folder")
-        load_weights(model, read_checkpoint(t.init), source=f"train.init {t.init!r}")
+        fresh = load_weights(model, read_checkpoint(t.init), f"train.init {t.init!r}",
+                             skip=t.init_skip)  # fmt: skip
+        if fresh:
+            print(f"train.init: {len(fresh)} tensors not loaded (train.init_skip), freshly "
+                  f"initialised: {', '.join(fresh)}", file=sys.stderr)  # fmt: skip
     return model.freeze_bn(t.freeze_bn)
 
 

@@ -43,7 +43,7 @@ from atrous.tables import (
 )
 
 #: Dataset names understood by :func:`atrous.data.build.build_dataset`.
-DATASETS = ("synthetic", "voc", "sbd", "cityscapes", "coco")
+DATASETS = ("synthetic", "voc", "sbd", "cityscapes", "coco", "folder")
 #: The multi-scale inputs of Sec. 4.3 / Tab. 4 and 6.
 PAPER_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
@@ -142,6 +142,11 @@ class DataConfig:
     """How often an image with a bootstrapped class appears per epoch."""
     num_workers: int = 0
     """DataLoader worker processes (0 loads in the training process)."""
+    val_fraction: float = 0.1
+    """``folder`` datasets without ``splits/``: the share of images (seeded by
+    ``split_seed``) that form the val split."""
+    split_seed: int = 0
+    """Seed of the ``folder`` dataset's train/val split."""
     cache: bool = False
     """Keep every training image in memory after its first read (:mod:`atrous.data.cache`):
     each image is drawn or decoded once; H * W * 4 bytes per image."""
@@ -155,6 +160,8 @@ class DataConfig:
                 "feature-map cell at output stride 16")  # fmt: skip
         _at_least(self, "data", 0, "synthetic_size", "synthetic_length", "synthetic_val_length",
                   "num_workers")  # fmt: skip
+        _within(self, "data", "val_fraction", 0.0, 0.9, "a share of the images")
+        _at_least(self, "data", 0, "split_seed")
         lo, hi = self.scale_range
         if not 0.05 <= lo <= hi <= 8:
             fail("data.scale_range", f"must be [low, high] with 0.05 <= low <= high <= 8 "
@@ -188,6 +195,10 @@ class OptimConfig:
     init: str = ""
     """Checkpoint whose weights start this run (stage 2 starts from stage 1's); replaces
     ``pretrained``."""
+    init_skip: tuple[str, ...] = ()
+    """Module-name prefixes of ``init``'s weights to leave out, freshly initialised instead
+    (fine-tuning to other classes: ``["classifier.1"]``, the final 1x1 conv of the ASPP head;
+    ``["classifier"]`` the whole head). The run says which tensors it did not load."""
     accumulate: int = 1
     """Split each batch into this many micro-batches whose gradients add up; BN then sees
     only ``batch_size / accumulate`` images at a time (see :mod:`atrous.train`)."""

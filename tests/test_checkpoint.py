@@ -118,3 +118,19 @@ def test_the_checkpoint_honours_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == (tmp_path / "other").stat().st_mode & 0o777 == 0o644
+
+
+def test_skip_leaves_the_classifier_fresh_and_loads_everything_else(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", _state(_tiny()))  # 3 classes
+    five = DeepLabV3(get_preset("tiny", num_classes=5, aspp_channels=8))
+    fresh_bias = five.state_dict()["classifier.1.bias"].clone()
+    with pytest.raises(ValueError, match="num_classes: checkpoint 3, wanted 5"):
+        load_weights(five, read_checkpoint(tmp_path / "c.pt"))
+    skipped = load_weights(five, read_checkpoint(tmp_path / "c.pt"), skip=("classifier.1",))
+    assert skipped == ["classifier.1.bias", "classifier.1.weight"]
+    saved = read_checkpoint(tmp_path / "c.pt")["model"]
+    assert torch.equal(five.state_dict()["backbone.conv1.weight"], saved["backbone.conv1.weight"])
+    assert torch.equal(five.state_dict()["classifier.1.bias"], fresh_bias)
+    other = DeepLabV3(get_preset("tiny", num_classes=5, aspp_channels=16))  # ASPP differs too
+    with pytest.raises(ValueError, match="aspp_channels: checkpoint 8, wanted 16"):
+        load_weights(other, read_checkpoint(tmp_path / "c.pt"), skip=("classifier.1",))

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from atrous.data.cityscapes import Cityscapes
 from atrous.data.coco import COCOSegmentation
+from atrous.data.folder import FolderDataset
 from atrous.data.sbd import SBDSegmentation
 from atrous.data.synthetic import SyntheticScenes
 from atrous.data.transforms import EvalTransform, TrainTransform
@@ -69,6 +70,8 @@ def build_dataset(data: DataConfig, split: str) -> Dataset:
     _check_roots(data, split)
     if data.dataset == "voc" and split == "trainaug":
         return SBDSegmentation(data.sbd_root, "trainaug", voc_root=data.root)
+    if data.dataset == "folder":
+        return FolderDataset(data.root, split, data.val_fraction, data.split_seed)
     return _LOADERS[data.dataset](data.root, split)
 
 
