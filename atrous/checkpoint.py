@@ -127,10 +127,15 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read an atrous checkpoint (or ``checkpoint.pt`` in a run folder) with :func:`safe_load`."""
+    """Read an atrous checkpoint (or ``checkpoint.pt`` in a run folder) with :func:`safe_load`,
+    or a ``.safetensors`` export of one (:func:`atrous.export.read_safetensors`)."""
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
+    if path.suffix == ".safetensors" and path.is_file():  # atrous export: no pickle at all
+        from atrous.export import read_safetensors
+
+        return read_safetensors(path, map_location)
     state = safe_load(path, map_location)
     if not isinstance(state, dict) or "model" not in state or "network" not in state:
         raise AtrousError(f"{str(path)!r} is not an atrous checkpoint (no 'model'/'network')")

@@ -134,7 +134,8 @@ def _predict(args: argparse.Namespace) -> int:
     written = predict_files(args.checkpoint, args.images, args.out,
                             output_stride=args.output_stride, scales=scales, flip=args.flip,
                             device=args.device, overwrite=args.overwrite,
-                            precision=args.precision or "auto")  # fmt: skip
+                            precision=args.precision or "auto",
+                            backend=args.backend)  # fmt: skip
     for path in written:
         print(f"wrote {path} and {path.with_name(path.stem + '_overlay.jpg')}")
     return 0
@@ -250,6 +251,12 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace outputs of an earlier run (never an input)",
     )
+    predict.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnxruntime"],
+        help="onnxruntime runs a MODEL.onnx written by `export`",
+    )
     _add_inference_options(predict, pad=False)
     predict.set_defaults(func=_predict)
 
@@ -260,6 +267,43 @@ def _example_folder(args: argparse.Namespace) -> int:
     root = write_example_folder(args.folder, args.train, args.val, args.size)
     print(f"wrote {args.train} + {args.val} images, labels, splits/ and classes.toml into {root}")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from atrous.export import export_model, parse_size
+
+    size = parse_size(args.size) if args.size else (513, 513)
+    out = export_model(args.checkpoint, args.out, args.format, output_stride=args.output_stride,
+                       size=size, dynamic=args.dynamic, bf16=args.bf16,
+                       overwrite=args.overwrite)  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    from atrous.export import FORMATS, OPSET
+
+    export = commands.add_parser(
+        "export", help="write the network as ONNX, torch.export or safetensors",
+        description=f"ONNX (opset {OPSET}) and torch.export write the inference network (BN "
+        "folded); safetensors the trainable weights with the configs in its metadata.",
+    )  # fmt: skip
+    export.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--out", default=None, help="default: the checkpoint's name, new suffix")
+    export.add_argument(
+        "--output-stride",
+        type=int,
+        default=None,
+        help="export at this output stride (default: the checkpoint's)",
+    )
+    export.add_argument("--size", default=None, help="input size HxW (default 513x513)")
+    export.add_argument("--dynamic", action="store_true", help="any height and width")
+    export.add_argument(
+        "--bf16", action="store_true", help="bf16 weights (torch-export, safetensors; not onnx)"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    export.set_defaults(func=_export)
 
 
 def _add_example_folder(commands: argparse._SubParsersAction) -> None:
@@ -302,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_demo_and_summary(commands)
     _add_example_folder(commands)
+    _add_export(commands)
     return parser
 
 

@@ -89,6 +89,7 @@ def predict_files(
     device: str = "cpu",
     overwrite: bool = False,
     precision: str = "fp32",
+    backend: str = "torch",
 ) -> list[Path]:
     """Segment every image file into ``out``; returns the label PNGs written.
 
@@ -104,11 +105,21 @@ def predict_files(
     pixels = _read_all(paths)
     torch_device = select_device(device, option="--device")
     precision = resolve_precision(precision, torch_device, "--precision")
-    model, state = load_model(checkpoint, map_location=torch_device)
+    if backend == "onnxruntime":  # an exported model: check the export on your photos
+        from atrous.export import OnnxModel
+
+        if output_stride is not None:
+            raise AtrousError("--output-stride is fixed in an ONNX export; export another")
+        model, precision = OnnxModel(checkpoint), "fp32"
+        state = {"meta": model.meta}
+    elif backend != "torch":
+        raise AtrousError(f"--backend must be 'torch' or 'onnxruntime', got {backend!r}")
+    else:
+        model, state = load_model(checkpoint, map_location=torch_device)
     if output_stride is not None:
         model.set_output_stride(model.config.check_output_stride(output_stride, "--output-stride"))
     palette = np.asarray(state.get("meta", {}).get("palette", voc_palette()), dtype=np.uint8)
-    if len(palette) < model.config.num_classes:
+    if model.config is not None and len(palette) < model.config.num_classes:
         palette = voc_palette()
     transform = eval_transform()
     out.mkdir(parents=True, exist_ok=True)
