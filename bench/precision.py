@@ -5,7 +5,8 @@ reverse order every other round), each time the minimum over ``--repeats`` round
 warm-up calls (compiled paths compile during the warm-up; the compile time is reported).
 
 - ``eval``: ResNet-50 at output stride 16 and 8 on 1x3x513x513, the same weights (random,
-  with random BN statistics) in torchvision's ``DeepLabV3`` (fp32, NCHW, eager) and ours:
+  with random BN statistics) in torchvision's ``DeepLabV3`` (fp32, NCHW, eager), ONNX
+  Runtime on our ONNX export (fp32, CPU provider; where onnxruntime is installed) and ours:
   ``fp32 fast`` (BN folded, channels_last), ``bf16 autocast`` (the plain model,
   channels_last, under ``torch.autocast``), ``bf16 fast`` (BN folded, weights kept in
   bf16, channels_last) and ``bf16 fast compiled`` (the same under ``torch.compile``).
@@ -90,6 +91,7 @@ def eval_case(weights: Path, os_: int, size: int, repeats: int) -> dict:
 
     calls = {
         "torchvision fp32": lambda: torch.no_grad()(lambda: tv(x)["out"])(),
+        **_onnx_call(ours, x),
         "ours fp32 fast": lambda: fast32(x),
         "ours bf16 autocast": autocast_bf16,
         "ours bf16 fast": lambda: fast16(x),
@@ -102,6 +104,23 @@ def eval_case(weights: Path, os_: int, size: int, repeats: int) -> dict:
         result[name]["argmax_agrees"] = float((out[name].argmax(1) == want).float().mean())
         result[name]["gflop_per_s"] = flops / result[name]["s"]
     return {"case": f"R50 os{os_} eval {size}", "gflops": flops, "results": result}
+
+
+def _onnx_call(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
+    """ONNX Runtime (CPU provider) on the exported fp32 network, if onnxruntime is there."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {}
+    import tempfile
+
+    from atrous.fast import fuse_bn
+
+    path = Path(tempfile.mkdtemp()) / "m.onnx"
+    torch.onnx.export(fuse_bn(model).eval(), (x,), dynamo=True, opset_version=18).save(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return {"onnxruntime fp32": lambda: torch.from_numpy(session.run(None, {name: x.numpy()})[0])}
 
 
 def _step(model, x, y, opt, precision: str, is_tv: bool = False) -> Callable[[], torch.Tensor]:
