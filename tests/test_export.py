@@ -88,6 +88,10 @@ def test_bad_exports_are_named(checkpoint, tmp_path):
     first = export_model(checkpoint, tmp_path / "w.safetensors", "safetensors")
     with pytest.raises(AtrousFileExistsError, match="--overwrite"):
         export_model(checkpoint, first, "safetensors")
+    other = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, other)  # a checkpoint of another kind
+    with pytest.raises(AtrousError, match="resnet.pth' is not an atrous checkpoint"):
+        export_model(other, tmp_path / "o.onnx", "onnx")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(first.read_bytes()[:100])
     with pytest.raises(AtrousError, match="cut.safetensors' could not be read"):
