@@ -147,12 +147,25 @@ def network_config(state: dict[str, Any]) -> DeepLabV3Config:
     return DeepLabV3Config(**state["network"])
 
 
-def config_mismatch(saved: DeepLabV3Config, wanted: DeepLabV3Config) -> list[str]:
-    """Fields (other than those that leave the weights alone) where two configs differ."""
+def mismatched_fields(
+    saved: DeepLabV3Config, wanted: DeepLabV3Config, free: tuple[str, ...] = _FREE_FIELDS
+) -> list[str]:
+    """Names of the config fields, other than ``free``, where two configs differ
+    (by default the fields that shape the weights: all but output_stride and bn_momentum)."""
     return [
-        f"{f.name}: checkpoint {getattr(saved, f.name)!r}, wanted {getattr(wanted, f.name)!r}"
+        f.name
         for f in dataclasses.fields(DeepLabV3Config)
-        if f.name not in _FREE_FIELDS and getattr(saved, f.name) != getattr(wanted, f.name)
+        if f.name not in free and getattr(saved, f.name) != getattr(wanted, f.name)
+    ]
+
+
+def config_mismatch(
+    saved: DeepLabV3Config, wanted: DeepLabV3Config, free: tuple[str, ...] = _FREE_FIELDS
+) -> list[str]:
+    """:func:`mismatched_fields`, each as ``"field: checkpoint X, wanted Y"``."""
+    return [
+        f"{name}: checkpoint {getattr(saved, name)!r}, wanted {getattr(wanted, name)!r}"
+        for name in mismatched_fields(saved, wanted, free)
     ]
 
 
@@ -216,9 +229,8 @@ def load_weights(
     saved = {k: v for k, v in state["model"].items() if not _skipped(k, skip)}
     problems = []
     if isinstance(config, DeepLabV3Config):
-        free = ("num_classes",) if skip else ()
-        problems += [p for p in config_mismatch(network_config(state), config)
-                     if p.split(":")[0] not in free]  # fmt: skip
+        free = (*_FREE_FIELDS, "num_classes") if skip else _FREE_FIELDS
+        problems += config_mismatch(network_config(state), config, free)
     problems += state_dict_problems(own, saved)
     if problems:
         raise AtrousError(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from atrous.errors import AtrousError
+from atrous.precision import PRECISIONS
 from atrous.train_config import PAPER_SCALES
 
 #: What ends a command with one line and exit code 2: bad input (:mod:`atrous.errors`), a
@@ -73,11 +74,10 @@ def _strategy(args: argparse.Namespace, default):
 def _model_overrides(model, config) -> None:
     """Apply ``--set model.*`` to a trained network where the weights allow it (the output
     stride, Sec. 3.1; BN momentum, unused at evaluation); refuse every other change."""
-    trained = model.config
-    wanted = config.network
-    changed = [f.name for f in dataclasses.fields(trained)
-               if getattr(trained, f.name) != getattr(wanted, f.name)]  # fmt: skip
-    refused = [n for n in changed if n not in ("output_stride", "bn_momentum")]
+    from atrous.checkpoint import mismatched_fields
+
+    trained, wanted = model.config, config.network
+    refused = mismatched_fields(trained, wanted)
     if refused:
         details = ", ".join(
             f"model.{n} (checkpoint {getattr(trained, n)!r}, asked {getattr(wanted, n)!r})"
@@ -87,7 +87,7 @@ def _model_overrides(model, config) -> None:
             f"--set cannot change {details} at evaluation: the checkpoint's weights were "
             f"trained for its value; only model.output_stride can change with the same weights"
         )
-    if "output_stride" in changed:
+    if wanted.output_stride != trained.output_stride:
         model.set_output_stride(wanted.output_stride)
 
 
@@ -100,23 +100,22 @@ def _eval(args: argparse.Namespace) -> int:
     from atrous.train_config import apply_overrides
 
     device = select_device(args.device, option="--device")
-    if args.limit is not None and args.limit < 1:
-        raise AtrousError(f"--limit must be >= 1, got {args.limit}")
-    if args.out:
-        check_output_file(args.out, "--out", args.overwrite)
     model, state = load_model(args.checkpoint, map_location=device)
     config = apply_overrides(state["config"], args.set)
     _model_overrides(model, config)
     strategy = _strategy(args, config.eval)
     if strategy.output_stride:
         model.config.check_output_stride(strategy.output_stride, "--output-stride")
+    # Decided once, so that the file name says what evaluate_split will run.
+    precision = resolve_precision(strategy.precision, device, "--precision")
+    strategy = dataclasses.replace(strategy, precision=precision)
     split = args.split or config.data.val_split
     ckpt = Path(args.checkpoint)
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent
-    precision = resolve_precision(strategy.precision, device, "--precision")
     name = eval_filename(split, strategy.output_stride or model.config.output_stride,
                          strategy.scales, strategy.flip, strategy.pad_to, args.limit,
                          precision)  # fmt: skip
+    # Checked before the evaluation, which can take long, not after it.
     out = check_output_file(args.out or run_dir / name, "--out", args.overwrite)
     result = evaluate_split(model, config, split, strategy=strategy, limit=args.limit,
                             progress=not args.quiet)  # fmt: skip
@@ -164,6 +163,12 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_set_and_quiet(parser: argparse.ArgumentParser, quiet: str = "no progress bar") -> None:
+    """The options every command that reads a config shares: ``--set`` and ``--quiet``."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
+    parser.add_argument("--quiet", action="store_true", help=quiet)
+
+
 def _add_inference_options(parser: argparse.ArgumentParser, pad: bool) -> None:
     parser.add_argument("--output-stride", type=int, default=None,
                         help="run the network at this output stride (Tab. 4, 10: train at 16, "
@@ -184,7 +189,7 @@ def _add_inference_options(parser: argparse.ArgumentParser, pad: bool) -> None:
                             help="pad each image to N x N with the mean pixel and crop the "
                             "prediction back (the paper's VOC protocol: 513); 0: whole images "
                             "(default: the config's eval.pad_to)")  # fmt: skip
-    parser.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"],
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="the network's arithmetic (auto: bf16 on CPUs with native bf16, "
                         "else fp32; fp16 on CUDA); default: the config's eval.precision for "
                         "eval, auto for predict")  # fmt: skip
@@ -198,12 +203,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         "and config.json into the run folder. Under torchrun, trains data-parallel.",
     )  # fmt: skip
     train.add_argument("config", help="a TOML file, e.g. configs/demo.toml")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
     train.add_argument("--run-dir", default=None, help="output folder (default runs/CONFIG_NAME)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its checkpoint, exactly where it "
                        "stopped")  # fmt: skip
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_set_and_quiet(train)
     train.set_defaults(func=_train)
 
 
@@ -217,8 +221,6 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
     _add_inference_options(evaluate, pad=True)
     evaluate.add_argument("--split", default=None, help="default: data.val_split")
-    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help=_SET_HELP)  # fmt: skip
     evaluate.add_argument("--limit", type=int, default=None,
                           help="only the first N images (a quick check)")  # fmt: skip
     evaluate.add_argument(
@@ -229,7 +231,7 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace an earlier evaluation's JSON with the same settings",
     )
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_set_and_quiet(evaluate)
     evaluate.set_defaults(func=_eval)
 
 
@@ -323,8 +325,7 @@ def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
     demo.add_argument("--out", default="figures", help="folder for the figures")
     demo.add_argument("--run-dir", default="runs/demo", help="folder of the demo's training run")
-    demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_set_and_quiet(demo, quiet="no progress bars")
     demo.set_defaults(func=_demo)
 
     summary = commands.add_parser(

@@ -33,7 +33,7 @@ def demo(
     """Fig. 4, then train, evaluate and plot the demo; prints the mIOU."""
     from atrous.data.build import build_dataset, eval_transform
     from atrous.evaluate import evaluate_split
-    from atrous.figures import plot_curves, plot_predictions, plot_valid_weights
+    from atrous.figures import plot_predictions, plot_valid_weights
     from atrous.train import train
     from atrous.train_config import load_config
 
@@ -54,9 +54,10 @@ def demo(
         result.model.set_output_stride(e.output_stride)
     val = build_dataset(config.data, config.data.val_split)
     figure = plot_predictions(result.model, val, eval_transform(), out / "demo_predictions.png",
-                              scales=e.scales, flip=e.flip)  # fmt: skip
+                              scales=e.scales, flip=e.flip,
+                              precision=scores.settings["precision"])  # fmt: skip
     print(f"wrote {figure}")
-    shutil.copyfile(plot_curves(result.history, run_dir / "curves.png"), out / "demo_curves.png")
+    shutil.copyfile(run_dir / "curves.png", out / "demo_curves.png")  # drawn by train
     print(f"wrote {out / 'demo_curves.png'}")
     total = (time.perf_counter() - start) / 60
     print(

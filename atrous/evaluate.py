@@ -222,13 +222,11 @@ def evaluate_split(
     dataset with the inference strategy ``strategy`` (default ``config.eval``); ``limit``
     keeps only the first images (a quick check; the result says how many it saw)."""
     from atrous.data.build import build_dataset, eval_transform
+    from atrous.data.files import check_class_count
 
     split = split or config.data.val_split
     dataset = build_dataset(config.data, split)
-    declared, own = getattr(dataset, "num_classes", None), model.config.num_classes
-    if declared is not None and declared > own:
-        raise AtrousError(f"data.dataset {config.data.dataset!r} has {declared} classes but the "
-                          f"network predicts {own} (model.num_classes)")  # fmt: skip
+    check_class_count(dataset, model.config.num_classes, config.data.dataset)
     names = list(getattr(dataset, "class_names", ()))
     if limit is not None:
         if limit < 1:

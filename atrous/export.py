@@ -19,7 +19,6 @@ does, at the chosen output stride.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +190,6 @@ class OnnxModel(torch.nn.Module):
         super().__init__()
         self.session, self.meta = onnx_session(path)
         self.input_name = self.session.get_inputs()[0].name
-        self._anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)
         from atrous.config import DeepLabV3Config
 
         self.config = DeepLabV3Config(**self.meta["network"]) if self.meta["network"] else None
@@ -201,4 +199,4 @@ class OnnxModel(torch.nn.Module):
         return torch.from_numpy(out)
 
 
-__all__: Sequence[str] = ("FORMATS", "OPSET", "export_model", "read_safetensors", "OnnxModel")
+__all__ = ["FORMATS", "OPSET", "OnnxModel", "export_model", "read_safetensors"]

@@ -15,11 +15,11 @@ Of data and runs:
 - :func:`plot_predictions`: image, ground truth and prediction side by side;
 - :func:`plot_curves`: the training loss and the poly learning rate of a run.
 
-Label maps are drawn in the dataset's palette (:func:`label_image`), the ignore label 255 in
-one colour everywhere, :data:`IGNORE_COLOUR` (VOC's cream). Each ``plot_*`` function writes
-a PNG and returns its path; the matching ``draw_*`` function draws on axes you pass (what
-the chapters use, to show the figure inline). Figures are rendered with matplotlib's Agg
-canvas, never a window.
+Label maps are drawn in the dataset's palette (:func:`atrous.data.palette.colorize`), the
+ignore label 255 in one colour everywhere, ``IGNORE_COLOUR`` (VOC's cream). Each ``plot_*``
+function writes a PNG and returns its path; the matching ``draw_*`` function draws on axes
+you pass (what the chapters use, to show the figure inline). Figures are rendered with
+matplotlib's Agg canvas, never a window.
 """
 
 from __future__ import annotations
@@ -34,12 +34,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from atrous.data.palette import IGNORE_INDEX, voc_palette
+from atrous.data.palette import IGNORE_COLOUR, colorize, voc_palette
 from atrous.errors import AtrousError
 from reference import coverage, valid_weight_histogram
-
-#: The colour of the ignore label 255 in every figure: VOC's cream.
-IGNORE_COLOUR = voc_palette()[IGNORE_INDEX]
 
 
 def draw_valid_weights(
@@ -147,25 +144,6 @@ def plot_gridding(
 # --- data and runs -----------------------------------------------------------------------------
 
 
-def label_image(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
-    """A label map (H, W) as RGB (H, W, 3): class ``c`` in ``palette[c]``, 255 in
-    :data:`IGNORE_COLOUR`; ValueError for any other value outside the palette."""
-    label = np.asarray(label).astype(np.int64)
-    palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
-    if label.ndim != 2:
-        raise AtrousError(f"label must be 2-D (H, W), got shape {label.shape}")
-    bad = (label < 0) | ((label >= len(palette)) & (label != IGNORE_INDEX))
-    if bad.any():
-        raise AtrousError(
-            f"label values must be classes 0..{len(palette) - 1} or {IGNORE_INDEX}, "
-            f"found {label[bad][0]}"
-        )
-    colours = np.zeros((256, 3), dtype=np.uint8)
-    colours[: min(len(palette), 256)] = palette[:256]
-    colours[IGNORE_INDEX] = IGNORE_COLOUR
-    return colours[label]
-
-
 def _legend(fig: Figure, names: Sequence[str], palette: np.ndarray, y: float = 0.0) -> None:
     handles = [
         Patch(facecolor=palette[i] / 255, edgecolor="0.3", label=f"{i} {name}")
@@ -217,7 +195,7 @@ def plot_samples(dataset: Any, out_path: str | Path, n: int = 8, columns: int = 
             continue
         image, label = _raw_sample(dataset, k)
         top.imshow(image, interpolation="nearest")
-        bottom.imshow(label_image(label, palette), interpolation="nearest")
+        bottom.imshow(colorize(label, palette), interpolation="nearest")
         title = f"#{k}"
         if hasattr(dataset, "sample") and hasattr(dataset, "scene_names"):
             title += f"  ({dataset.scene_names[dataset.sample(k).scene]})"
@@ -238,9 +216,11 @@ def plot_predictions(
     count: int = 4,
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
+    precision: str = "fp32",
 ) -> Path:
     """A grid: for the first ``count`` images, the image, its ground truth and the
-    prediction of ``model`` (with the inference strategy ``scales`` and ``flip``)."""
+    prediction of ``model`` (with the inference strategy ``scales``, ``flip`` and the
+    resolved ``precision``, as the evaluation ran it)."""
     from atrous.inference import predict_labels
 
     palette = np.asarray(getattr(dataset, "palette", voc_palette()), dtype=np.uint8)
@@ -251,8 +231,9 @@ def plot_predictions(
     for row in range(count):
         image, label = dataset[row]
         x, _ = transform(image, label)
-        pred = predict_labels(model, x.unsqueeze(0).to(device), scales, flip)[0].cpu().numpy()
-        shown = (image, label_image(label, palette), label_image(pred, palette))
+        x = x.unsqueeze(0).to(device)
+        pred = predict_labels(model, x, scales, flip, precision=precision)[0].cpu().numpy()
+        shown = (image, colorize(label, palette), colorize(pred, palette))
         for ax, img, title in zip(axes[row], shown, ("image", "ground truth", "prediction"),
                                   strict=True):  # fmt: skip
             ax.imshow(img, interpolation="nearest")

@@ -87,7 +87,7 @@ def predict_probabilities(
                 logits = model(xi, upsample=False).float()  # (N, K, h', w')
             # One resize, from the feature map to the (padded) image.
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
-            probs = (logits.flip(-1) if flipped else logits).float().softmax(dim=1)
+            probs = (logits.flip(-1) if flipped else logits).softmax(dim=1)
             total = probs if total is None else total + probs
     probs = total / (len(scales) * (2 if flip else 1))  # (N, K, *size)
     return probs[..., :h, :w]  # the padding cropped off

@@ -29,7 +29,7 @@ from PIL import Image
 from atrous.checkpoint import load_model
 from atrous.data.build import eval_transform
 from atrous.data.files import read_photo
-from atrous.data.palette import voc_palette
+from atrous.data.palette import full_palette, voc_palette
 from atrous.data.transforms import normalize
 from atrous.distributed import select_device
 from atrous.errors import AtrousError, AtrousFileNotFoundError
@@ -49,9 +49,7 @@ def overlay(
 def label_png(label: np.ndarray, palette: np.ndarray) -> Image.Image:
     """Class indices (H, W) as a palette ("P" mode) PNG image, VOC's label format."""
     png = Image.fromarray(label.astype(np.uint8), mode="P")
-    full = voc_palette()
-    full[: min(len(palette), 256)] = palette[:256]
-    png.putpalette(full.flatten().tolist())
+    png.putpalette(full_palette(palette).flatten().tolist())
     return png
 
 
@@ -61,21 +59,21 @@ def output_paths(image: str | Path, out: str | Path) -> list[Path]:
     return [Path(out) / f"{stem}.png", Path(out) / f"{stem}_overlay.jpg"]
 
 
-def _read_all(paths: list[Path]) -> list[np.ndarray]:
-    """Every image, or one AtrousError naming every file that is missing or unreadable."""
-    images, problems = [], []
+def _check_readable(paths: list[Path]) -> None:
+    """Decode every image once, keeping none of them (a long list of photos would not fit in
+    memory): one AtrousError naming every file that is missing or unreadable."""
+    errors = []
     for path in paths:
         try:
-            images.append(read_photo(path))
+            read_photo(path)
         except AtrousError as error:
-            problems.append(str(error))
-    if problems:
-        error_class = (
-            AtrousFileNotFoundError if all("not found" in p for p in problems) else AtrousError
+            errors.append(error)
+    if errors:
+        missing = all(isinstance(e, AtrousFileNotFoundError) for e in errors)
+        raise (AtrousFileNotFoundError if missing else AtrousError)(
+            f"{len(errors)} of {len(paths)} images cannot be segmented (nothing was written):"
+            "\n  " + "\n  ".join(map(str, errors))
         )
-        raise error_class(f"{len(problems)} of {len(paths)} images cannot be segmented "
-                          f"(nothing was written):\n  " + "\n  ".join(problems))  # fmt: skip
-    return images
 
 
 def predict_files(
@@ -102,7 +100,7 @@ def predict_files(
     out = check_output_dir(out, "--out")
     targets = [output_paths(p, out) for p in paths]
     plan_outputs(paths, targets, "--out", overwrite)
-    pixels = _read_all(paths)
+    _check_readable(paths)
     torch_device = select_device(device, option="--device")
     precision = resolve_precision(precision, torch_device, "--precision")
     if backend == "onnxruntime":  # an exported model: check the export on your photos
@@ -124,7 +122,8 @@ def predict_files(
     transform = eval_transform()
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for image, (png_path, overlay_path) in zip(pixels, targets, strict=True):
+    for path, (png_path, overlay_path) in zip(paths, targets, strict=True):
+        image = read_photo(path)  # decoded again: checked above, not kept
         x = normalize(image, transform.mean, transform.std)  # (3, H, W), as in evaluation
         x = x.unsqueeze(0).to(torch_device)
         label = predict_labels(model, x, scales, flip, precision=precision)[0]

@@ -155,19 +155,27 @@ def network_configs(
 
 def stages_of(model: torch.nn.Module) -> Forward:
     """``forward`` for :func:`assert_deeplabv3_matches` that returns every stage of one of
-    our :class:`~atrous.model.DeepLabV3` models (a pattern for instrumenting your own)."""
+    our :class:`~atrous.model.DeepLabV3` models, caught by forward hooks in one pass (the
+    pattern for instrumenting your own network)."""
+    stages = {"stem": model.backbone.maxpool}
+    stages.update({n: model.backbone.get_submodule(n) for n in model.backbone.block_names})
+    if model.classifier.aspp is not None:
+        stages["aspp"] = model.classifier.aspp
+    stages["logits"] = model.classifier
 
     def forward(images: np.ndarray) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(images).to(next(model.parameters()).dtype)
-        with torch.no_grad():
-            blocks = model.backbone.forward_blocks(x)
-            stem = model.backbone.maxpool(model.backbone.relu(model.backbone.bn1(
-                model.backbone.conv1(x))))  # fmt: skip
-            out = {"stem": stem, **blocks}
-            if model.classifier.aspp is not None:
-                out["aspp"] = model.classifier.aspp(blocks[model.backbone.block_names[-1]])
-            out["logits"] = model(x, upsample=False)
-            out["out"] = model(x)
-        return {k: v.double().numpy() for k, v in out.items()}
+        out: dict[str, torch.Tensor] = {}
+        handles = [
+            module.register_forward_hook(lambda m, i, o, name=name: out.__setitem__(name, o))
+            for name, module in stages.items()
+        ]
+        try:
+            with torch.no_grad():
+                x = torch.from_numpy(images).to(next(model.parameters()).dtype)
+                out["out"] = model(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {name: v.double().numpy() for name, v in out.items()}
 
     return forward

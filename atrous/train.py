@@ -57,10 +57,10 @@ from tqdm.auto import tqdm
 from atrous.checkpoint import (
     load_weights,
     read_checkpoint,
-    remove_partial_writes,
     resume_run,
     rng_state,
 )
+from atrous.data.files import check_class_count
 from atrous.distributed import all_reduce, data_parallel, process_info, setup_process
 from atrous.errors import AtrousFileNotFoundError
 from atrous.loss import labelled_pixels, segmentation_loss_sum
@@ -70,13 +70,12 @@ from atrous.run_log import RunLog, save_run
 from atrous.sample_stream import IterationSampler, SampleStream, Transform
 from atrous.tables import plain
 from atrous.train_checks import (
-    check_classes,
     check_finite,
     check_labels,
     check_run,
     warn_about_micro_batches,
 )
-from atrous.train_config import OptimConfig, TrainConfig, from_dict
+from atrous.train_config import OptimConfig, TrainConfig
 
 
 def poly_lr(base_lr: float, iteration: int, iterations: int, power: float = 0.9) -> float:
@@ -147,7 +146,7 @@ def _training_set(
         from atrous.data.build import build_dataset
 
         dataset = build_dataset(config.data, config.data.train_split)
-    check_classes(dataset, config)
+    check_class_count(dataset, config.network.num_classes, config.data.dataset)
     meta = {
         name: plain(np.asarray(getattr(dataset, name)).tolist())
         for name in ("class_names", "palette")
@@ -215,12 +214,12 @@ def train(
     log = RunLog(history, t.log_every, t.batch_size)
     bar = tqdm(total=stop, initial=start, desc="train", disable=not progress or rank != 0,
                unit="it")  # fmt: skip
-    iteration = start
+    iteration, num_classes = start, model.config.num_classes
     for iteration, (images, labels) in enumerate(loader, start=start):
         lr = poly_lr(t.base_lr, iteration, t.iterations, t.lr_power)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        check_labels(labels, config.network.num_classes, iteration, t.batch_size)
+        check_labels(labels, num_classes, iteration, t.batch_size)
         images = images.to(device).contiguous(memory_format=layout)
         loss = _step(module, images, labels.to(device), optimizer, scaler, t, world, precision)
         check_finite(loss, iteration, config)
@@ -246,10 +245,9 @@ def train(
 
 
 def _open_run_dir(run_dir: Path, config: TrainConfig, announce: str | None) -> None:
-    """Make the run folder, clear what a killed save left, write ``config.json``; say what
-    ``train.precision = "auto"`` picked (``announce``)."""
+    """Make the run folder, write ``config.json``; say what ``train.precision = "auto"``
+    picked (``announce``). (What a killed save left, :func:`save_checkpoint` removes.)"""
     run_dir.mkdir(parents=True, exist_ok=True)
-    remove_partial_writes(run_dir / "checkpoint.pt")
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     if announce and config.train.precision == "auto":
         print(f"train.precision auto: {announce}", file=sys.stderr)
@@ -310,8 +308,3 @@ def _step(
     scaler.step(optimizer)
     scaler.update()
     return float(all_reduce(total, world) / labelled)
-
-
-def load_train_config(state: dict[str, Any]) -> TrainConfig:
-    """The :class:`TrainConfig` a checkpoint was trained with."""
-    return from_dict(state["config"])

@@ -1,9 +1,10 @@
 """What training checks before and during a run: refusals and warnings, in one place.
 
 Before any work (and before the run folder is made): the batch must split over the
-processes and micro-batches, a run folder is resumed only with ``--resume``, the dataset's
-declared classes must fit the model's; and the image-pooling branch's batch norm, which a
-batch of one image cannot train (:class:`atrous.aspp.ASPPPooling`), is warned about. During
+processes and micro-batches, and a run folder is resumed only with ``--resume`` (the
+dataset's declared classes are checked by :func:`atrous.data.files.check_class_count`); the
+image-pooling branch's batch norm, which a batch of one image cannot train
+(:class:`atrous.aspp.ASPPPooling`), is warned about. During
 the run: every label must be a class or 255, and the loss must stay finite. Each refusal is
 an :class:`~atrous.errors.AtrousError` (or FloatingPointError) naming the setting to change.
 """
@@ -15,7 +16,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from atrous.data.palette import IGNORE_INDEX
 from atrous.errors import AtrousError, AtrousFileExistsError, AtrousFileNotFoundError
@@ -56,17 +56,6 @@ def check_run(config: TrainConfig, ckpt_path: Path, resume: bool, world: int) ->
         raise AtrousFileExistsError(
             f"{str(ckpt_path)!r} exists: pass --resume to continue that run or choose another "
             f"--run-dir"
-        )
-
-
-def check_classes(dataset: Dataset, config: TrainConfig) -> None:
-    """The dataset's declared classes (``num_classes``) must fit the model's, before any work."""
-    declared, own = getattr(dataset, "num_classes", None), config.network.num_classes
-    if declared is not None and declared > own:
-        raise AtrousError(
-            f"data.dataset {config.data.dataset!r} has {declared} classes but "
-            f"model.num_classes is {own}: set model.num_classes = {declared} (labels are "
-            f"0..{declared - 1} and 255)"
         )
 
 

@@ -15,10 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from precision import cpu_model  # noqa: E402
 
 from atrous.data.build import build_dataset, eval_transform
 from atrous.demo import DEMO_CONFIG
@@ -63,8 +67,7 @@ def main() -> None:
             result = train(config, run, resume=(run / "checkpoint.pt").is_file(), progress=False)
             minutes = (time.perf_counter() - tic) / 60
             row = {"seed": seed, "train_precision": precision, "train_minutes": minutes,
-                   "overrides": overrides, "cpu": Path("/proc/cpuinfo").read_text().split(
-                       "model name")[1].split(":")[1].split("\n")[0].strip(),
+                   "overrides": overrides, "cpu": cpu_model(),
                    "threads": torch.get_num_threads(), "torch": torch.__version__}  # fmt: skip
             for eval_precision in ("fp32", "bf16"):
                 strategy = EvalConfig(**{**config.eval.__dict__, "precision": eval_precision})

@@ -40,3 +40,16 @@ def test_bad_input() -> None:
         draw_valid_weights(Figure().add_subplot(), rates=[])
     with pytest.raises(ValueError, match="axes"):
         draw_gridding(Figure().subplots(1, 2), [(1, 2, 4)])
+
+
+def test_labels_are_drawn_in_their_palette_and_255_in_the_ignore_colour():
+    from atrous.data.palette import IGNORE_COLOUR, colorize, full_palette, voc_palette
+
+    palette = np.array([[10, 20, 30], [40, 50, 60]], dtype=np.uint8)
+    image = colorize(np.array([[0, 1], [255, 0]]), palette)
+    np.testing.assert_array_equal(image[0, 1], [40, 50, 60])
+    np.testing.assert_array_equal(image[1, 0], IGNORE_COLOUR)
+    np.testing.assert_array_equal(IGNORE_COLOUR, voc_palette()[255])  # VOC's own cream
+    np.testing.assert_array_equal(full_palette(palette)[2], voc_palette()[2])
+    with pytest.raises(ValueError, match="classes 0..1 or 255, found 7"):
+        colorize(np.array([[7]]), palette)

@@ -46,9 +46,8 @@ def _open(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-        raise AtrousError(f"cannot read image {path}: {error}") from None
-    except Image.DecompressionBombError as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            Image.DecompressionBombError) as error:  # fmt: skip
         raise AtrousError(f"cannot read image {path}: {error}") from None
     return image
 
@@ -110,19 +109,34 @@ def read_photo(path: Path) -> np.ndarray:
     return to_rgb(image, path)
 
 
-def read_index_png(path: Path) -> np.ndarray:
-    """A label PNG's indices (palette "P" or grey "L" mode) as int64 (H, W).
+def read_index_png(path: Path, colours: np.ndarray | None = None) -> np.ndarray:
+    """A label PNG's class indices as int64 (H, W).
 
-    A palette PNG stores class indices and a colour table: the indices are the labels,
-    never the colours. An RGB label image cannot be read this way, so it is an error.
+    A palette ("P") or grey ("L") PNG stores class indices: the indices are the labels,
+    never the palette's colours. An RGB(A) colour mask is read through ``colours`` (K, 3),
+    colour ``colours[k]`` being class ``k``; without ``colours``, or with a colour that is
+    no class's, it is an error naming the file (and the colour).
     """
     image = _open(path)
-    if image.mode not in ("P", "L"):
-        raise AtrousError(
-            f"label {path} has mode {image.mode!r}; expected a palette ('P') or grey ('L') "
-            "PNG of class indices"
+    if image.mode in ("P", "L"):
+        return np.asarray(image).astype(np.int64)
+    if colours is None or image.mode not in ("RGB", "RGBA"):
+        expected = "a palette ('P') or grey ('L') PNG of class indices" + (
+            "" if colours is None else ", or an RGB colour mask"
         )
-    return np.asarray(image).astype(np.int64)
+        raise AtrousError(f"label {path} has mode {image.mode!r}; expected {expected}")
+    rgb = np.asarray(image.convert("RGB")).astype(np.int64)
+    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
+    label = np.full(codes.shape, -1, dtype=np.int64)
+    for k, (r, g, b) in enumerate(np.asarray(colours, dtype=np.int64)):
+        label[codes == (r << 16 | g << 8 | b)] = k
+    if (label < 0).any():
+        y, x = np.argwhere(label < 0)[0]
+        raise AtrousError(
+            f"label {path}: colour {tuple(int(v) for v in rgb[y, x])} at (row {y}, col {x}) is "
+            f"no class's colour in the class file"
+        )
+    return label
 
 
 def check_sample(
@@ -135,6 +149,18 @@ def check_sample(
             f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
         )
     check_label(label, num_classes, label_path)
+
+
+def check_class_count(dataset: Any, num_classes: int, name: str) -> None:
+    """A dataset that declares more classes (``num_classes``) than the network predicts is
+    refused before any work: AtrousError naming ``data.dataset`` ``name``."""
+    declared = getattr(dataset, "num_classes", None)
+    if declared is not None and declared > num_classes:
+        raise AtrousError(
+            f"data.dataset {name!r} has {declared} classes but model.num_classes is "
+            f"{num_classes}: set model.num_classes = {declared} (labels are 0..{declared - 1} "
+            f"and 255)"
+        )
 
 
 def check_label(label: np.ndarray, num_classes: int, label_path: Any) -> None:

@@ -34,8 +34,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from atrous.data.files import _open, check_sample, finish, read_image, read_split, require_dir
-from atrous.data.palette import IGNORE_INDEX, voc_palette
+from atrous.data.files import (
+    check_sample,
+    finish,
+    read_image,
+    read_index_png,
+    read_split,
+    require_dir,
+)
+from atrous.data.palette import IGNORE_INDEX, full_palette, voc_palette
 from atrous.errors import AtrousError, AtrousFileNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -87,29 +94,6 @@ def read_classes(root: Path) -> tuple[tuple[str, ...], np.ndarray]:
     if len(set(names)) != len(names):
         raise AtrousError(f"{where}: class names repeat: {names}")
     return tuple(names), colours.astype(np.uint8)
-
-
-def read_mask(path: Path, colours: np.ndarray) -> np.ndarray:
-    """A label file as int64 (H, W): indices of a P/L PNG, or an RGB mask's colours mapped to
-    their classes (a colour of no class is an error naming it)."""
-    image = _open(path)
-    if image.mode in ("P", "L"):
-        return np.asarray(image).astype(np.int64)
-    if image.mode not in ("RGB", "RGBA"):
-        raise AtrousError(f"label {path} has mode {image.mode!r}; expected a P, L or RGB PNG")
-    rgb = np.asarray(image.convert("RGB")).astype(np.int64)
-    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
-    table = {int(r) << 16 | int(g) << 8 | int(b): k for k, (r, g, b) in enumerate(colours)}
-    label = np.full(codes.shape, -1, dtype=np.int64)
-    for code, k in table.items():
-        label[codes == code] = k
-    if (label < 0).any():
-        y, x = np.argwhere(label < 0)[0]
-        raise AtrousError(
-            f"label {path}: colour {tuple(int(v) for v in rgb[y, x])} at (row {y}, col {x}) is "
-            f"no class's colour in the class file"
-        )
-    return label
 
 
 def _stems(root: Path) -> dict[str, Path]:
@@ -169,7 +153,7 @@ class FolderDataset:
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image = read_image(self.images[index])
-        label = read_mask(self.labels[index], self.palette)
+        label = read_index_png(self.labels[index], self.palette)
         check_sample(image, label, self.num_classes, self.images[index], self.labels[index])
         return finish(image, label, self.transform)
 
@@ -196,8 +180,7 @@ def write_example_folder(
     for name, colour in EXAMPLE_CLASSES:
         lines += ["[[class]]", f'name = "{name}"', f"color = {colour}", ""]
     (root / "classes.toml").write_text("\n".join(lines))
-    full = voc_palette()
-    full[: len(EXAMPLE_CLASSES)] = [c for _, c in EXAMPLE_CLASSES]
+    full = full_palette(np.array([c for _, c in EXAMPLE_CLASSES]))
     for split, count in (("train", train), ("val", val)):
         scenes = SyntheticScenes(split, size=size, length=count)
         stems = []

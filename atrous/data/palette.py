@@ -22,6 +22,8 @@ VOC_CLASSES: tuple[str, ...] = (
 
 #: The label that every loss and metric in atrous skips (VOC's boundary band).
 IGNORE_INDEX = 255
+#: The colour of the ignore label 255 in every figure and label PNG: VOC's cream.
+IGNORE_COLOUR = np.array([224, 224, 192], dtype=np.uint8)
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
@@ -36,16 +38,30 @@ def voc_palette(n: int = 256) -> np.ndarray:
     return palette.astype(np.uint8)
 
 
+def full_palette(palette: np.ndarray | None = None) -> np.ndarray:
+    """``palette`` (n, 3) completed to all 256 labels with VOC's colours beyond it, so that the
+    ignore label 255 is always :data:`IGNORE_COLOUR`: what a palette PNG stores and every
+    figure draws."""
+    full = voc_palette()
+    if palette is not None:
+        palette = np.asarray(palette, dtype=np.uint8)
+        if palette.ndim != 2 or palette.shape[1] != 3:
+            raise AtrousError(f"palette must have shape (n, 3), got {palette.shape}")
+        full[: min(len(palette), IGNORE_INDEX)] = palette[:IGNORE_INDEX]
+    return full
+
+
 def colorize(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
-    """Draw a label map ``(H, W)`` of indices in ``[0, 255]`` as an RGB image ``(H, W, 3)``."""
-    label = np.asarray(label)
+    """Draw a label map ``(H, W)`` as an RGB image ``(H, W, 3)``: class ``c`` in
+    ``palette[c]`` (VOC's palette by default), 255 in :data:`IGNORE_COLOUR`; AtrousError for
+    any other value outside the palette."""
+    label = np.asarray(label).astype(np.int64)
     if label.ndim != 2:
         raise AtrousError(f"label must be 2-D (H, W), got shape {label.shape}")
-    palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] != 3:
-        raise AtrousError(f"palette must have shape (n, 3), got {palette.shape}")
-    if label.size and (label.min() < 0 or label.max() >= len(palette)):
+    n = 256 if palette is None else len(palette)
+    bad = (label < 0) | ((label >= n) & (label != IGNORE_INDEX))
+    if bad.any():
         raise AtrousError(
-            f"label values must be in [0, {len(palette) - 1}], got [{label.min()}, {label.max()}]"
+            f"label values must be classes 0..{n - 1} or {IGNORE_INDEX}, found {label[bad][0]}"
         )
-    return palette[label.astype(np.int64)]
+    return full_palette(palette)[label]
