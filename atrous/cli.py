@@ -1,5 +1,5 @@
 """The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary,
-example-folder).
+example-folder, export, reproduce, report).
 
 Each command is a thin wrapper over a library function (:func:`atrous.train.train`,
 :func:`atrous.evaluate.evaluate_split`, :func:`atrous.predict.predict_files`,
@@ -338,6 +338,61 @@ def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
     summary.set_defaults(func=_summary)
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from atrous.report import write_report
+    from atrous.reproduce import reproduce
+
+    try:
+        rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
+                         results=args.results, progress=not args.quiet)  # fmt: skip
+    except KeyboardInterrupt:
+        _interrupted("every finished run has its row; the same command continues the rest")
+    print(f"{args.name}: {len(rows)} new row(s)")
+    if args.budget == "full" and args.results is None:
+        print(f"wrote {write_report()}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from atrous.report import write_report
+
+    print(f"wrote {write_report(args.results, args.budget)}")
+    return 0
+
+
+def _add_reproduce(commands: argparse._SubParsersAction) -> None:
+    from atrous.experiments import BUDGETS, EXPERIMENTS
+
+    reproduce = commands.add_parser(
+        "reproduce", help="re-run one of the paper's comparisons at small scale (resumable)",
+        description="Train and evaluate every variant of an experiment (atrous/experiments.py), "
+        "appending one row per (variant, seed) to RESULTS/NAME.csv; rows already there are "
+        "skipped, so the same command continues an interrupted experiment.",
+    )  # fmt: skip
+    reproduce.add_argument("name", choices=list(EXPERIMENTS), help="the experiment")
+    reproduce.add_argument("--seeds", type=int, default=None,
+                           help="seeds of every variant a claim compares (default: 3 at the "
+                           "full budget, 1 at quick); the other variants get one")  # fmt: skip
+    reproduce.add_argument("--budget", choices=sorted(BUDGETS), default="full",
+                           help="full: the committed results; quick: seconds a run, a smoke "
+                           "test (its rows go to runs/reproduce-quick)")  # fmt: skip
+    reproduce.add_argument("--only", action="append", default=[], metavar="VARIANT",
+                           help="only this variant (repeatable)")  # fmt: skip
+    reproduce.add_argument(
+        "--results", default=None, help="folder of the CSVs (default: results/ at the full budget)"
+    )
+    reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    reproduce.set_defaults(func=_reproduce)
+
+    report = commands.add_parser(
+        "report", help="write results/README.md and the figures from the results CSVs"
+    )
+    report.add_argument("--results", default="results", help="folder of the CSVs")
+    report.add_argument("--budget", choices=sorted(BUDGETS), default="full",
+                        help="which rows count (the others are stale)")  # fmt: skip
+    report.set_defaults(func=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m atrous`` and its commands."""
     parser = argparse.ArgumentParser(prog="python -m atrous", description=__doc__)
@@ -348,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_and_summary(commands)
     _add_example_folder(commands)
     _add_export(commands)
+    _add_reproduce(commands)
     return parser
 
 

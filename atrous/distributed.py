@@ -4,7 +4,9 @@ Under ``torchrun`` every process trains on its share of each global batch
 (:class:`atrous.sample_stream.IterationSampler`); DistributedDataParallel averages the
 gradients, and batch norm layers become :class:`torch.nn.SyncBatchNorm` on CUDA and
 :class:`atrous.global_bn.GlobalBatchNorm2d` on the CPU (PyTorch's runs only on GPUs), so BN
-sees the global batch as in the paper. Without ``torchrun`` there is one process.
+sees the global batch as in the paper (``train.batch_norm = "per_replica"`` keeps each
+process's BN to its own share instead, as Tab. 11's asynchronous replicas had). Without
+``torchrun`` there is one process.
 """
 
 from __future__ import annotations
@@ -54,15 +56,17 @@ def setup_process(device_name: str, local_rank: int, world: int) -> torch.device
 
 
 def data_parallel(
-    model: nn.Module, device: torch.device, world: int
+    model: nn.Module, device: torch.device, world: int, global_bn: bool = True
 ) -> tuple[nn.Module, nn.Module]:
-    """(what to call, what holds the weights): with ``world > 1``, the model with BN over the
-    global batch inside DistributedDataParallel; else the model twice."""
+    """(what to call, what holds the weights): with ``world > 1``, the model inside
+    DistributedDataParallel, its BN over the global batch (``global_bn``) or over each
+    process's share (the per-replica BN of Tab. 11's asynchronous replicas); else the model
+    twice."""
     if world == 1:
         return model, model
-    if device.type == "cuda":
+    if global_bn and device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    else:
+    elif global_bn:
         model = convert_to_global_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids), model

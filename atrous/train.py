@@ -196,7 +196,7 @@ def train(
 
     precision, layout = arithmetic(config, device)
     model = initial_model(config).to(device, memory_format=layout)
-    module, model = data_parallel(model, device, world)
+    module, model = data_parallel(model, device, world, t.batch_norm == "global")
     model.train()
     optimizer = torch.optim.SGD(parameter_groups(model, t.weight_decay), lr=t.base_lr,
                                 momentum=t.momentum)  # fmt: skip

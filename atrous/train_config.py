@@ -44,10 +44,13 @@ from atrous.tables import (
 
 #: Dataset names understood by :func:`atrous.data.build.build_dataset`.
 DATASETS = ("synthetic", "voc", "sbd", "cityscapes", "coco", "folder")
+#: How batch norm pools its statistics over processes (``train.batch_norm``).
+BATCH_NORMS = ("global", "per_replica")
 #: The multi-scale inputs of Sec. 4.3 / Tab. 4 and 6.
 PAPER_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 __all__ = [
+    "BATCH_NORMS",
     "DATASETS",
     "PAPER_SCALES",
     "DataConfig",
@@ -189,6 +192,11 @@ class OptimConfig:
     logits instead, as older DeepLabs did (Tab. 8)."""
     freeze_bn: bool = False
     """Freeze batch norm (stage 2 of Sec. 4.1; Tab. 8 "fine-tune BN" is the opposite)."""
+    batch_norm: str = "global"
+    """With several processes (``torchrun``): ``global`` normalises by the statistics of
+    the whole batch over all processes, as the paper's synchronous setting does; ``per_replica``
+    lets each process normalise by its own share, as the asynchronous replicas of Tab. 11
+    each had their own BN (:mod:`atrous.distributed`)."""
     pretrained: str = ""
     """torchvision ImageNet ResNet weights (e.g. ``resnet101-63fe2227.pth``) for the
     backbone, as the paper starts from (Sec. 4.1); "" starts from random weights."""
@@ -234,6 +242,8 @@ class OptimConfig:
         _within(self, "train", "momentum", 0, 0.999, "momentum >= 1 never forgets a gradient; "
                 "the paper: 0.9")  # fmt: skip
         _within(self, "train", "weight_decay", 0, 0.1, "the paper: 0.0001")
+        if self.batch_norm not in BATCH_NORMS:
+            fail("train.batch_norm", f"must be one of {BATCH_NORMS}, got {self.batch_norm!r}")
         if self.precision not in PRECISIONS:
             fail("train.precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         if self.memory_format not in MEMORY_FORMATS:
