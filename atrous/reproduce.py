@@ -226,6 +226,17 @@ def trained_model(
     return model, record
 
 
+def stored_model(
+    variant: Variant, seed: int = 0, budget: str = "full", store: str | Path | None = None
+) -> torch.nn.Module | None:
+    """The trained network of (variant, seed) if the store holds it (eval mode), else None."""
+    from atrous.checkpoint import load_model
+
+    config = variant_config(variant, seed, budget)
+    run_dir = Path(store or Path("runs/reproduce") / budget) / train_hash(config, variant.replicas)
+    return load_model(run_dir)[0] if (run_dir / "trained.json").is_file() else None
+
+
 def run_one(
     experiment: Experiment, variant: Variant, seed: int, budget: str, store: Path,
     progress: bool = True,
