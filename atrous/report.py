@@ -225,6 +225,35 @@ def plot_summary(judged: dict[str, list[ClaimResult]], path: Path) -> Path:
     return path
 
 
+def plot_loss_curves(
+    experiment: Experiment, rows: Sequence[dict[str, Any]], store: Path, path: Path,
+    budget: str = "full",
+) -> Path | None:  # fmt: skip
+    """The training loss of seed 0 of every trained variant, from the runs' ``metrics.jsonl``
+    in ``store`` (None if the store holds none of them)."""
+    from atrous.run_log import read_metrics
+
+    current = sort_rows(experiment, rows, budget).current
+    curves = {}
+    for (variant, seed), row in current.items():
+        metrics = store / row["train_hash"] / "metrics.jsonl"
+        if seed == 0 and metrics.is_file() and row["train_hash"] not in curves.values():
+            curves[variant] = row["train_hash"]
+    if not curves:
+        return None
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for variant, train in curves.items():
+        history = read_metrics(store / train / "metrics.jsonl")
+        ax.plot([r["iteration"] for r in history], [r["loss"] for r in history], label=variant)
+    ax.set(xlabel="iteration", ylabel="training cross-entropy", yscale="log",
+           title=f"{experiment.name}: training loss, seed 0 of each trained variant")  # fmt: skip
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    FigureCanvasAgg(fig).print_png(path)
+    return path
+
+
 # --- tables for the chapters -------------------------------------------------------------------
 
 
@@ -264,8 +293,10 @@ def describe_results(name: str, results: str | Path = RESULTS, budget: str = "fu
         return (f"{name}: no {budget}-budget results in {results} yet (0 of {planned} runs); "
                 f"`python -m atrous reproduce {name}` makes them.")  # fmt: skip
     state = "complete" if not s.missing else "INCOMPLETE, so far"
-    return (f"{name}: {budget}-budget results, {state}: {done} of {planned} runs\n\n"
-            f"{experiment_table(name, results, budget)}\n\n{claims_table(name, results, budget)}")
+    return (
+        f"{name}: {budget}-budget results, {state}: {done} of {planned} runs\n\n"
+        f"{experiment_table(name, results, budget)}\n\n{claims_table(name, results, budget)}"
+    )
 
 
 # --- results/README.md ------------------------------------------------------------------------
@@ -348,7 +379,8 @@ def render_readme(
             stale = ", ".join(f"{r['variant']}/seed{r['seed']}" for r in s.stale)
             lines += ["", f"Stale rows (config changed since; not counted): {stale}."]
         if rows:
-            lines += ["", f"Figure: `{name}.png`. Data: `{name}.csv`."]
+            curves = f", `{name}-curves.png`" if (results / f"{name}-curves.png").is_file() else ""
+            lines += ["", f"Figures: `{name}.png`{curves}. Data: `{name}.csv`."]
         lines.append("")
     total_seconds += sum(trainings.values())
     lines += [f"Total compute of the current rows: {total_seconds / 3600:.2f} hours "
@@ -356,15 +388,20 @@ def render_readme(
     return "\n".join(lines), judged
 
 
-def write_report(results: str | Path = RESULTS, budget: str = "full") -> Path:
-    """Write ``README.md``, ``summary.png`` and every ``NAME.png`` into ``results``."""
+def write_report(
+    results: str | Path = RESULTS, budget: str = "full", store: str | Path | None = None
+) -> Path:
+    """Write ``README.md``, ``summary.png`` and every ``NAME.png`` into ``results``, and
+    ``NAME-curves.png`` where ``store`` (default ``runs/reproduce/<budget>``) holds the runs."""
     results = Path(results)
+    store = Path(store or Path("runs/reproduce") / budget)
     results.mkdir(parents=True, exist_ok=True)
-    text, judged = render_readme(results, budget)
     for name, experiment in EXPERIMENTS.items():
         rows = read_rows(results / f"{name}.csv") if name != "fig4" else []
         if rows:
             plot_experiment(experiment, rows, results / f"{name}.png", budget)
+            plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
+    text, judged = render_readme(results, budget)
     if any(judged.values()):
         plot_summary(judged, results / "summary.png")
     path = results / "README.md"
