@@ -356,7 +356,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from atrous.report import write_report
 
-    print(f"wrote {write_report(args.results, args.budget)}")
+    print(f"wrote {write_report(args.results, args.budget, args.store)}")
     return 0
 
 
@@ -390,6 +390,9 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--results", default="results", help="folder of the CSVs")
     report.add_argument("--budget", choices=sorted(BUDGETS), default="full",
                         help="which rows count (the others are stale)")  # fmt: skip
+    report.add_argument("--store", default=None,
+                        help="the trained runs, for the loss curves (default: "
+                        "runs/reproduce/BUDGET)")  # fmt: skip
     report.set_defaults(func=_report)
 
 
