@@ -340,7 +340,15 @@ def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from atrous.report import write_report
-    from atrous.reproduce import reproduce
+    from atrous.reproduce import recheck, reproduce
+
+    if args.recheck:
+        variant, _, seed = args.recheck.rpartition(":")
+        if not variant or not seed.isdigit():
+            raise AtrousError(
+                f"--recheck must be VARIANT:SEED (e.g. mg111:0), got {args.recheck!r}"
+            )
+        return 0 if recheck(args.name, variant, int(seed), args.results, args.budget) else 1
 
     try:
         rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
@@ -381,6 +389,10 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
     reproduce.add_argument(
         "--results", default=None, help="folder of the CSVs (default: results/ at the full budget)"
     )
+    reproduce.add_argument("--recheck", default=None, metavar="VARIANT:SEED",
+                           help="re-run one committed row from scratch and compare its "
+                           "weights hash and mIOU (exit 1 if they differ on the same kind of "
+                           "machine)")  # fmt: skip
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     reproduce.set_defaults(func=_reproduce)
 

@@ -341,6 +341,37 @@ def reproduce(
     return added
 
 
+def recheck(
+    name: str, variant: str, seed: int, results: str | Path | None = None, budget: str = "full"
+) -> bool:
+    """Re-train and re-evaluate one committed row from scratch (in a temporary store) and
+    say whether it gives the same weights hash and mIOU; prints both. A mismatch on another
+    kind of machine (CPU model, threads, torch version) is reported but expected."""
+    import tempfile
+
+    experiment = EXPERIMENTS[name]
+    v = experiment.variant(variant)
+    path = Path(results or RESULTS) / f"{name}.csv"
+    key = config_hash(variant_config(v, seed, budget), v.replicas)
+    rows = [r for r in read_rows(path) if (r["variant"], r["seed"], r["config_hash"]) ==
+            (variant, seed, key)]  # fmt: skip
+    if not rows:
+        raise AtrousError(f"{path} has no current row for {variant} seed {seed}")
+    row = rows[-1]
+    with tempfile.TemporaryDirectory() as store:
+        new = run_one(experiment, v, seed, budget, Path(store), progress=False)
+    same_kind = all(row[k] == new[k] for k in ("cpu", "threads", "torch", "precision"))
+    same = (row["weights_sha256"], row["miou"]) == (new["weights_sha256"], new["miou"])
+    for label, r in (("committed", row), ("re-run", new)):
+        print(f"{label:>9}: mIOU {r['miou']:.4f}, weights {r['weights_sha256'][:16]}, "
+              f"{r['cpu']}, {r['threads']} thread(s), torch {r['torch']}, {r['precision']}, "
+              f"commit {r['commit'][:12]}")  # fmt: skip
+    verdict = "the same" if same else "DIFFERENT"
+    kind = "the same kind of machine" if same_kind else "another kind of machine"
+    print(f"{verdict} weights hash and mIOU, on {kind}")
+    return same or not same_kind
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value) of the finite values."""
     v = np.array([x for x in values if not math.isnan(x)], dtype=float)

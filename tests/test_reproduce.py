@@ -97,6 +97,17 @@ def test_rows_resume_reuse_and_repeat(tmp_path):
     assert again[0]["miou"] == first["miou"]
 
 
+def test_recheck_retrains_a_row_and_finds_it_equal(tmp_path, capsys):
+    _quick("tab9", tmp_path, only=["batch8"])
+    assert main(["reproduce", "tab9", "--budget", "quick", "--results", str(tmp_path / "results"),
+                 "--recheck", "batch8:0"]) == 0  # fmt: skip
+    assert "the same weights hash and mIOU, on the same kind of machine" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit:
+        main(["reproduce", "tab9", "--budget", "quick", "--results", str(tmp_path / "results"),
+              "--recheck", "batch4:0"])  # fmt: skip
+    assert exit.value.code == 2 and "no current row for batch4" in capsys.readouterr().err
+
+
 def test_rows_of_another_config_are_stale_and_kept(tmp_path):
     _quick("tab9", tmp_path, only=["batch4"])
     path = tmp_path / "results" / "tab9.csv"
