@@ -335,9 +335,22 @@ def render_readme(
         "Our mIOU is on synthetic scenes after minutes of CPU training, the paper's on PASCAL",
         "VOC 2012 val after 30K iterations from ImageNet weights: compare directions, not levels.",
         "",
+        "The full set, one experiment after another, pinned to one core with one thread (so",
+        "that other work can use the other core; the rows record the threads):",
+        "",
+        "```bash",
+        "for name in fig4 tab5 tab4-6 tab8 tab9 tab10 tab11 tab1 tab2-3; do",
+        "  OMP_NUM_THREADS=1 taskset -c 1 python -m atrous reproduce $name",
+        "done",
+        "```",
+        "",
+        "`python -m atrous reproduce NAME --recheck VARIANT:SEED` re-trains one row from",
+        "scratch and compares its weights hash and mIOU with the committed one.",
+        "",
     ]
     judged: dict[str, list[ClaimResult]] = {}
     total_seconds, trainings = 0.0, {}
+    done_runs = planned_runs_all = 0
     for name, experiment in EXPERIMENTS.items():
         lines += [f"## {name}: {experiment.title} ({', '.join(experiment.tables)})", ""]
         if name == "fig4":
@@ -352,6 +365,7 @@ def render_readme(
             trainings[r["train_hash"]] = r["train_seconds"]
             total_seconds += r["eval_seconds"]
         planned = len(s.current) + len(s.missing)
+        done_runs, planned_runs_all = done_runs + len(s.current), planned_runs_all + planned
         lines.append(f"Runs: {len(s.current)} of {planned} planned done"
                      + (f", {len(s.stale)} stale" if s.stale else "") + ".")  # fmt: skip
         lines += [f"{experiment.notes}", ""]
@@ -383,8 +397,11 @@ def render_readme(
             lines += ["", f"Figures: `{name}.png`{curves}. Data: `{name}.csv`."]
         lines.append("")
     total_seconds += sum(trainings.values())
-    lines += [f"Total compute of the current rows: {total_seconds / 3600:.2f} hours "
-              f"({len(trainings)} trainings, each counted once).", ""]  # fmt: skip
+    lines += ["## Progress", "",
+              f"Runs done: {done_runs} of {planned_runs_all} planned at the full budget "
+              f"({planned_runs_all - done_runs} missing). Compute of the current rows: "
+              f"{total_seconds / 3600:.2f} hours ({len(trainings)} trainings, each counted "
+              f"once, plus the evaluations).", ""]  # fmt: skip
     return "\n".join(lines), judged
 
 
