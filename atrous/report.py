@@ -217,10 +217,10 @@ def plot_summary(judged: dict[str, list[ClaimResult]], path: Path) -> Path:
     ax.axvline(0, color="0.5", lw=0.8)
     labels = [f"{name}: {c.claim.describe()}" for name, c in items]
     ax.set_yticks(range(len(items))[::-1], labels, fontsize=7)
-    ax.set_xlabel("mIOU difference A - B (points); black diamond: the paper; dot and bar: "
+    ax.set_xlabel("mIOU difference A - B (points)\nblack diamond: the paper; dot and bar: "
                   "ours, 90% paired t-interval", fontsize=8)  # fmt: skip
-    ax.set_title("The paper's claims at small scale (green agrees, red disagrees, grey "
-                 "inconclusive)", fontsize=9)  # fmt: skip
+    ax.set_title("The paper's claims at small scale\ngreen agrees, red disagrees, grey "
+                 "inconclusive, hollow: one pair", fontsize=9)  # fmt: skip
     FigureCanvasAgg(fig).print_png(path)
     return path
 
