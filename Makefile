@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: demo test lint bench bench-forward test-torchvision docs clean
+.PHONY: demo test lint bench bench-forward test-torchvision docs notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -51,5 +51,11 @@ bench-forward: $(TV_STAMP)
 clean:
 	rm -rf $(VENV) $(TV_VENV) runs figures .pytest_cache .hypothesis
 
+# The documentation site (mkdocs.yml) into docs/_build: executes the chapters whose executed
+# notebook (docs/_executed, written by the chapter tests) is stale, then builds strictly.
 docs: $(STAMP)
-	$(PY) docs/build.py
+	$(PY) -m mkdocs build --strict
+
+# The chapters as executed notebooks in docs/_executed/chapters (ATROUS_CHAPTER_SMALL=0: full size).
+notebooks: $(STAMP)
+	$(PY) -m docs.notebooks

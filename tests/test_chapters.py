@@ -4,6 +4,10 @@ Each file is read with jupytext and executed cell by cell with nbclient in this
 environment's ``python3`` kernel, with ``ATROUS_CHAPTER_SMALL=1`` so that heavy cells run
 small. A chapter's claims are ``assert``s, so a wrong claim fails its test: ``execute()``
 raises on the first cell that raises. New chapters are picked up automatically.
+
+An executed chapter is written, stamped with its source's hash, to
+``docs/_executed/chapters/<stem>.ipynb`` (gitignored, :mod:`docs.notebooks`): the docs build
+renders that notebook instead of executing the chapter a second time.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import jupytext
 import pytest
 from nbclient import NotebookClient
 
-CHAPTERS = sorted((Path(__file__).resolve().parent.parent / "chapters").glob("*.py"))
+from docs import notebooks
+
+CHAPTERS = notebooks.chapters()
 
 
 def test_there_are_chapters() -> None:
@@ -33,3 +39,4 @@ def test_chapter_executes(chapter: Path, tmp_path: Path, monkeypatch) -> None:
         resources={"metadata": {"path": str(tmp_path)}},  # the kernel runs in tmp_path
     )
     client.execute()  # raises CellExecutionError, with the cell and traceback, on failure
+    notebooks.write_executed(notebook, chapter, small="1")  # for the docs, executed once

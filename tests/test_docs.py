@@ -1,27 +1,133 @@
-"""The documentation site builds: chapters render and the API pages come from docstrings."""
+"""The documentation site builds strictly, and every chapter, module and table has its page.
+
+``mkdocs build --strict`` (what ``make docs`` runs) writes ``docs/_build``; the browser check
+(``tests/test_docs_browser.py``) then finds it fresh and opens it. The generated pages are
+also checked on their own, on results folders that hold nothing yet or a CSV being written.
+"""
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from atrous.experiments import EXPERIMENTS
+from atrous.paper import RESULTS as PAPER
+from atrous.reproduce import COLUMNS, append_row, config_hash, variant_config
+from docs import notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "docs" / "_build"
+
+
+@pytest.fixture
+def hooks(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """``docs/hooks.py``, imported as mkdocs does (its folder on ``sys.path``)."""
+    monkeypatch.syspath_prepend(str(ROOT / "docs"))
+    import hooks as module
+
+    return module
 
 
 @pytest.mark.slow
-def test_site_builds(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "build.py"), "--no-execute", "--out", str(tmp_path)],
-        check=True,
-        capture_output=True,
+def test_site_builds() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict"],
         cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
-    index = (tmp_path / "index.html").read_text()
-    for chapter in sorted((ROOT / "chapters").glob("*.py")):
-        assert f"{chapter.stem}.html" in index
-        assert (tmp_path / f"{chapter.stem}.html").stat().st_size > 0
-    api = (tmp_path / "api" / "reference.html").read_text()
-    assert "atrous_conv2d" in api  # generated from the docstrings, not written by hand
+    assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stderr[-6000:]}"
+    index = re.sub(r"<[^>]+>", "", (SITE / "index.html").read_text())  # the text, highlighted
+    assert "make demo" in index and "make test" in index
+    for chapter in notebooks.chapters():
+        page = (SITE / "chapters" / chapter.stem / "index.html").read_text()
+        assert html.escape(notebooks.title(chapter).split(". ", 1)[-1], quote=False) in page
+        assert "jp-OutputArea" in page  # rendered with its outputs
+    api = (SITE / "api" / "reference.valid_weights" / "index.html").read_text()
+    assert "valid_weight_histogram" in api  # generated from the docstrings
+    assert "<math" in api  # the docstring's .. math:: rendered to MathML
+    assert (SITE / "api" / "atrous.model" / "index.html").is_file()
+    paper = (SITE / "compare-paper" / "index.html").read_text()
+    for table in {r.table for r in PAPER}:
+        assert f">{table}<" in paper
+    for page in SITE.rglob("*.html"):  # nothing is loaded from the network
+        assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", page.read_text())
+
+
+def test_every_module_has_a_page(hooks: ModuleType) -> None:
+    expected = {"atrous", "atrous.model", "atrous.data", "atrous.data.synthetic", "reference",
+                "reference.valid_weights"}  # fmt: skip
+    assert expected <= set(hooks.modules("atrous") + hooks.modules("reference"))
+    assert not [m for m in hooks.modules("atrous") if "__" in m]
+    assert "- [`atrous.data.voc`](atrous.data.voc.md)" in hooks.api_page("atrous.data")
+
+
+def test_results_pages_without_results(hooks: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(hooks, "RESULTS", tmp_path / "results")  # not even the folder
+    files = hooks.results_files()
+    assert list(files) == ["results/index.md"]
+    assert "No report yet" in files["results/index.md"]
+    paper = hooks.compare_paper_page()
+    assert "not yet run" in paper and "not reproduced" in paper
+    assert not re.search(r"\d \(\d+ seeds?\)", paper)  # no number of ours
+
+
+def test_results_pages_with_some_results(hooks: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    experiment = EXPERIMENTS["tab9"]
+    variant = experiment.variant("batch16")
+    for seed, miou in ((0, 61.0), (1, 63.0)):
+        config = variant_config(variant, seed, "full")
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(experiment="tab9", variant="batch16", seed=seed, budget="full", miou=miou,
+                   iou={}, replicas=1, iterations=1, threads=1, train_seconds=1.0,
+                   eval_seconds=1.0, config_hash=config_hash(config, 1), config={})  # fmt: skip
+        append_row(results / "tab9.csv", row)
+    (results / "tab1.csv").write_text(",".join(COLUMNS) + "\ntab1,os8,0\n")  # being written
+    (results / "tab9.png").write_bytes(b"\x89PNG")
+    (results / "README.md").write_text(
+        "# Reproductions\n\nFigure: `tab9.png`. Data: `tab9.csv`.\n\nFigure: `tab5.png`.\n"
+    )
+    monkeypatch.setattr(hooks, "RESULTS", results)
+    files = hooks.results_files()
+    assert set(files) == {"results/index.md", "results/tab9.csv", "results/tab9.png",
+                          "results/tab1.csv"}  # fmt: skip
+    page = files["results/index.md"]
+    assert (
+        "Figure: [`tab9.png`](tab9.png). Data: [`tab9.csv`](tab9.csv).\n\n![tab9.png](tab9.png)\n"
+        in page
+    )
+    assert "Figure: `tab5.png`.\n" in page  # not written yet: named, not linked
+    paper = hooks.compare_paper_page()
+    assert "| batch size, 16 | 77.21 | 62.00 &plusmn; 1.41 (2 seeds) | `tab9/batch16` |" in paper
+    assert "| batch size, 4 | 64.43 | not yet run | `tab9/batch4` |" in paper
+    assert "`results/tab1.csv` could not be read" in paper
+
+
+def test_math_becomes_mathml(hooks: ModuleType) -> None:
+    assert hooks.mathml(r"r \cdot k", display=False).startswith("<math")
+    assert 'display="block"' in hooks.mathml(r"\frac{a}{b}", display=True)
+    assert hooks.mathml(r"\frac{a}{", display=False).startswith("<code>")  # left as TeX
+    cell = "<p>rate $r$ and $$y = x$$</p><code>$HOME$</code><pre>a = $b$</pre>"
+    out = hooks._dollars(cell)
+    assert out.count("<math") == 2 and out.endswith("<code>$HOME$</code><pre>a = $b$</pre>")
+
+
+def test_rst_roles_become_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "docs"))
+    from griffe_rst import rst_to_markdown
+
+    text = (
+        "See :func:`valid_weight_counts` and :class:`~atrous.config.Config`.\n\n"
+        ".. math::\n\n    y = x\n\nThe layout::\n\n    a/b\n"
+    )
+    assert rst_to_markdown(text) == (
+        "See `valid_weight_counts` and `Config`.\n\n$$\ny = x\n$$\n\nThe layout:\n\n    a/b"
+    )
+    assert rst_to_markdown("rate :math:`r`") == "rate $r$"

@@ -1,0 +1,286 @@
+"""mkdocs hooks: the pages that are generated rather than written, and the navigation.
+
+At every build, found anew (nothing here lists a chapter or a module by name):
+
+- ``chapters/<stem>.ipynb``: each ``chapters/*.py`` as an executed notebook, rendered by
+  mkdocs-jupyter. The notebook is the one ``tests/test_chapters.py`` wrote when it is fresh,
+  else the chapter is executed now (:mod:`notebooks`, ``ATROUS_CHAPTER_SMALL=1`` unless set);
+- ``api/<module>.md``: one page per module of ``atrous`` and ``reference``, which
+  mkdocstrings fills from the docstrings;
+- ``results/index.md``: ``results/README.md`` with the figures and data beside it, as far as
+  they exist yet (a missing experiment is shown as missing, never an error);
+- ``compare-paper.md``: every table of the paper, its numbers beside ours
+  (:data:`atrous.paper.RESULTS`, the results CSVs through :mod:`atrous.report`);
+- ``figures/*.png``: the landing page's figures, drawn from :mod:`reference`.
+
+Math is rendered to MathML while building (``pymdownx.arithmatex`` in Markdown, ``$...$`` in
+the notebooks' Markdown cells), so no page loads a script from the network: the site works
+offline.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import notebooks  # docs/notebooks.py: mkdocs puts this folder on sys.path for the import
+from latex2mathml.converter import convert as tex_to_mathml
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+PACKAGES = ("atrous", "reference")
+log = logging.getLogger("mkdocs.hooks.atrous")
+
+
+# --- what there is --------------------------------------------------------------------------------
+
+
+def modules(package: str) -> list[str]:
+    """Every public module of ``package`` (itself first), as dotted names, sorted."""
+    names = []
+    for path in (ROOT / package).rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if not any(part.startswith("_") for part in parts):
+            names.append(".".join(parts))
+    return sorted(names)
+
+
+def is_package(module: str) -> bool:
+    return (ROOT / module.replace(".", "/") / "__init__.py").is_file()
+
+
+# --- the navigation -------------------------------------------------------------------------------
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """The navigation, with the chapters and modules of today."""
+    config.nav = [
+        {"Home": "index.md"},
+        {"Installation": "install.md"},
+        {
+            "Chapters": [
+                {notebooks.title(c): f"chapters/{c.stem}.ipynb"} for c in notebooks.chapters()
+            ]
+        },
+        {"Explorer": "explorer.md"},
+        {"Results": "results/index.md"},
+        {"Compare to the paper": "compare-paper.md"},
+        {"Compare to other implementations": "compare-implementations.md"},
+        {
+            "API reference": [
+                {package: [{m: f"api/{m}.md"} for m in modules(package)]} for package in PACKAGES
+            ]
+        },
+    ]
+    return config
+
+
+# --- generated files ------------------------------------------------------------------------------
+
+
+@event_priority(50)  # before mkdocs-jupyter, which must see the notebooks added here
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    small = notebooks.small_setting()
+    for chapter in notebooks.chapters():
+        path = notebooks.ensure_executed(chapter, small)  # EXECUTED/chapters/<stem>.ipynb
+        uri = path.relative_to(notebooks.EXECUTED).as_posix()
+        # A File with a real src_dir: mkdocs-jupyter reads the notebook from abs_src_path.
+        files.append(File(uri, str(notebooks.EXECUTED), config.site_dir, config.use_directory_urls))
+    for package in PACKAGES:
+        for module in modules(package):
+            files.append(File.generated(config, f"api/{module}.md", content=api_page(module)))
+    for uri, content in results_files().items():
+        files.append(File.generated(config, uri, content=content))
+    files.append(File.generated(config, "compare-paper.md", content=compare_paper_page()))
+    for name, draw in FIGURES.items():
+        files.append(File.generated(config, f"figures/{name}", content=draw()))
+    return files
+
+
+def api_page(module: str) -> str:
+    """The mkdocstrings page of one module; a package's page lists its modules."""
+    if not is_package(module):
+        return f"::: {module}\n"
+    depth = module.count(".") + 1
+    children = [m for m in modules(module.split(".")[0]) if m.startswith(f"{module}.")]
+    links = [f"- [`{m}`]({m}.md)" for m in children if m.count(".") == depth]
+    return "\n".join([f"::: {module}", "    options:", "      members: false", "",
+                      "## Modules", "", *links, ""])  # fmt: skip
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+def results_files() -> dict[str, str | bytes]:
+    """``results/index.md`` from ``results/README.md``, with the figures and CSVs that exist."""
+    present = sorted(p for p in RESULTS.glob("*") if p.suffix in (".png", ".csv") and p.is_file())
+    files: dict[str, str | bytes] = {f"results/{p.name}": p.read_bytes() for p in present}
+    readme = RESULTS / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+    else:
+        text = ("# Reproductions\n\nNo report yet: `results/README.md` is written by "
+                "`python -m atrous report` once experiments have run "
+                "(`python -m atrous reproduce NAME`).\n")  # fmt: skip
+    names = {p.name for p in present}
+    mention = re.compile(r"`([\w.-]+\.(?:png|csv))`")  # a file of the folder, in backticks
+    lines, shown = [], set()
+    for line in text.splitlines():
+        lines.append(mention.sub(lambda m: f"[{m[0]}]({m[1]})" if m[1] in names else m[0], line))
+        if not line.startswith("|"):  # each figure below the line that names it first
+            figures = [n for n in mention.findall(line) if n.endswith(".png") and n in names]
+            lines += [f"\n![{n}]({n})" for n in figures if n not in shown]
+            shown.update(figures)
+    text = "\n".join(lines) + "\n"
+    rest = [n for n in sorted(names) if n.endswith(".png") and n not in shown]
+    if rest:
+        text += "\n## Other figures\n\n" + "".join(f"![{n}]({n})\n\n" for n in rest)
+    data = [n for n in sorted(names) if n.endswith(".csv")]
+    text += "\n## Data\n\n" + (
+        "".join(f"- [`{n}`]({n})\n" for n in data) if data else "No CSV yet.\n"
+    )
+    files["results/index.md"] = text
+    return files
+
+
+# --- the paper beside our runs --------------------------------------------------------------------
+
+
+def _ours(values: list[float]) -> str:
+    from atrous.reproduce import mean_std
+
+    mean, sd = mean_std(values)
+    if math.isnan(mean):
+        return "not yet run"
+    seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+    return f"{mean:.2f} &plusmn; {sd:.2f} ({seeds})" if len(values) > 1 else f"{mean:.2f} ({seeds})"
+
+
+def compare_paper_page() -> str:
+    """Every table of :data:`atrous.paper.RESULTS`: the paper's value, ours, the variant."""
+    from atrous.errors import AtrousError
+    from atrous.experiments import EXPERIMENTS
+    from atrous.paper import RESULTS as PAPER
+    from atrous.report import fig4_checks, sort_rows
+    from atrous.reproduce import read_rows
+
+    ours: dict[tuple[str, str, str], tuple[str, str]] = {}  # paper cell -> (variant, ours)
+    problems: list[str] = []
+    for name, experiment in EXPERIMENTS.items():
+        if not experiment.variants:
+            continue
+        try:
+            current = sort_rows(experiment, read_rows(RESULTS / f"{name}.csv"))
+        except (AtrousError, ValueError, TypeError, KeyError) as error:  # a CSV being written
+            problems.append(f"- `results/{name}.csv` could not be read: {error}")
+            continue
+        for variant in experiment.variants:
+            result = _ours(list(current.miou(variant.name).values()))
+            for ref in variant.paper:
+                ours[ref] = (f"`{name}/{variant.name}`", result)
+    lines = [
+        "# Compare to the paper",
+        "",
+        "Every number of the paper's tables (`atrous.paper.RESULTS`, typed once from the",
+        "paper) beside ours: the mean and standard deviation over seeds of the current rows",
+        "of `results/<experiment>.csv` (`atrous.report.sort_rows`; stale rows are left out).",
+        "Ours are on the synthetic scenes after minutes of CPU training, the paper's on PASCAL",
+        "VOC 2012 after 30K iterations from ImageNet weights: compare directions, not levels.",
+        "*not yet run*: the experiment has no current row yet; *not reproduced*: no",
+        "experiment stands for that cell. The verdicts on the paper's claims are on the",
+        "[results](results/index.md) page.",
+        "",
+        *problems,
+    ]
+    for table in dict.fromkeys(r.table for r in PAPER):
+        cells = [r for r in PAPER if r.table == table]
+        one_column = len({r.column for r in cells}) == 1
+        lines += ["", f"## {table}", "", "| setting | paper | ours | variant |", "|" + "---|" * 4]
+        for r in cells:
+            setting = r.row if one_column else f"{r.row}, {r.column}"
+            variant, result = ours.get((r.table, r.row, r.column), ("", "not reproduced"))
+            lines.append(f"| {setting} | {r.value:g} | {result} | {variant} |")
+    lines += ["", "## Fig. 4", "", "Exact (`reference.valid_weights`), no training:", ""]
+    lines += [f"- {text}: {'agrees' if ok else 'disagrees'}" for text, ok in fig4_checks()]
+    return "\n".join(lines) + "\n"
+
+
+# --- the landing page's figures -------------------------------------------------------------------
+
+
+def _png(draw: Callable[..., object], size: tuple[float, float], panels: int = 1) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    draw(list(fig.subplots(1, panels, squeeze=False)[0]))
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(buffer)
+    return buffer.getvalue()
+
+
+def _fig4() -> bytes:
+    from atrous.figures import draw_valid_weights
+
+    return _png(lambda axes: draw_valid_weights(axes[0], 65, range(1, 71)), (7, 4.5))
+
+
+def _gridding() -> bytes:
+    from atrous.figures import draw_gridding
+
+    return _png(lambda axes: draw_gridding(axes, [(2, 2, 2), (1, 2, 4)]), (8, 4.4), panels=2)
+
+
+FIGURES: dict[str, Callable[[], bytes]] = {"fig4.png": _fig4, "gridding.png": _gridding}
+
+
+# --- math as MathML -------------------------------------------------------------------------------
+
+_ARITHMATEX = re.compile(
+    r'<(span|div) class="arithmatex">\s*\\([(\[])(.*?)\\[)\]]\s*</\1>', re.DOTALL
+)
+_MARKDOWN_CELL = re.compile(r'(<div class="[^"]*jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)',
+                            re.DOTALL)  # fmt: skip
+_CODE = re.compile(r"(<code.*?</code>|<pre.*?</pre>)", re.DOTALL)
+_DOLLARS = re.compile(r"\$\$(.+?)\$\$|\$([^$\s](?:[^$]*?[^$\s])?)\$", re.DOTALL)
+_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
+
+
+def mathml(tex: str, display: bool) -> str:
+    """``tex`` (HTML-escaped, as it stands in a page) as MathML; the TeX itself if it fails."""
+    tex = html.unescape(tex).strip()
+    try:
+        return tex_to_mathml(tex, display="block" if display else "inline")
+    except Exception as error:  # latex2mathml raises many kinds; show the source instead
+        log.info("math left as TeX (%s): %s", error, tex)
+        return f"<code>{html.escape(tex)}</code>"
+
+
+def _dollars(text: str) -> str:
+    """``$$...$$`` and ``$...$`` in ``text`` (outside code) as MathML."""
+    parts = _CODE.split(text)
+    for i in range(0, len(parts), 2):  # even parts are outside <code> and <pre>
+        parts[i] = _DOLLARS.sub(
+            lambda m: mathml(m.group(1) or m.group(2), display=m.group(1) is not None), parts[i]
+        )
+    return "".join(parts)
+
+
+def on_page_content(html_text: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    html_text = _ARITHMATEX.sub(lambda m: mathml(m.group(3), display=m.group(2) == "["), html_text)
+    if page.file.src_uri.endswith(".ipynb"):
+        html_text = _MATHJAX.sub("", html_text)  # nbconvert's loader, from a CDN
+        html_text = _MARKDOWN_CELL.sub(
+            lambda m: m.group(1) + _dollars(m.group(2)) + m.group(3), html_text
+        )
+    return html_text
