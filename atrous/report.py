@@ -40,6 +40,7 @@ from atrous.reproduce import (
     mean_std,
     planned_runs,
     read_rows,
+    train_hash,
     variant_config,
 )
 
@@ -351,6 +352,7 @@ def render_readme(
     judged: dict[str, list[ClaimResult]] = {}
     total_seconds, trainings = 0.0, {}
     done_runs = planned_runs_all = 0
+    to_train: set[str] = set()
     for name, experiment in EXPERIMENTS.items():
         lines += [f"## {name}: {experiment.title} ({', '.join(experiment.tables)})", ""]
         if name == "fig4":
@@ -366,6 +368,9 @@ def render_readme(
             total_seconds += r["eval_seconds"]
         planned = len(s.current) + len(s.missing)
         done_runs, planned_runs_all = done_runs + len(s.current), planned_runs_all + planned
+        for v, k in s.missing:
+            variant = experiment.variant(v)
+            to_train.add(train_hash(variant_config(variant, k, budget), variant.replicas))
         lines.append(f"Runs: {len(s.current)} of {planned} planned done"
                      + (f", {len(s.stale)} stale" if s.stale else "") + ".")  # fmt: skip
         lines += [f"{experiment.notes}", ""]
@@ -397,11 +402,16 @@ def render_readme(
             lines += ["", f"Figures: `{name}.png`{curves}. Data: `{name}.csv`."]
         lines.append("")
     total_seconds += sum(trainings.values())
+    to_train -= set(trainings)
+    mean_training = mean_std(trainings.values())[0] if trainings else math.nan
     lines += ["## Progress", "",
               f"Runs done: {done_runs} of {planned_runs_all} planned at the full budget "
               f"({planned_runs_all - done_runs} missing). Compute of the current rows: "
               f"{total_seconds / 3600:.2f} hours ({len(trainings)} trainings, each counted "
-              f"once, plus the evaluations).", ""]  # fmt: skip
+              f"once, plus the evaluations). Still to train: {len(to_train)} networks, about "
+              f"{len(to_train) * mean_training / 3600:.1f} hours at the mean training time so "
+              f"far ({mean_training:.0f} s; the cascade at output stride 8 takes longer), plus "
+              f"their evaluations.", ""]  # fmt: skip
     return "\n".join(lines), judged
 
 
