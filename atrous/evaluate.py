@@ -167,7 +167,8 @@ def evaluate(
         num_classes: K (default: ``model.config.num_classes``).
         output_stride: evaluate at this output stride (default: the model's); the model is
             switched back afterwards.
-        scales, flip: the inference strategy of Sec. 4.3.
+        scales: input scales whose class probabilities are averaged (Sec. 4.3).
+        flip: also average over left-right flipped inputs (Sec. 4.3).
         pad_to: 0 for whole images; N pads each image to N x N first (Sec. 4.1: 513).
         precision: the network's arithmetic, ``fp32``, ``bf16`` or ``fp16`` (resolved;
             :mod:`atrous.precision`).

@@ -183,8 +183,9 @@ def train(
         resume: continue from ``run_dir/checkpoint.pt`` exactly where it stopped.
         stop_at: stop after this many iterations (as an interrupted run would, but with a
             checkpoint); the poly schedule still runs to ``config.train.iterations``.
-        dataset, transform: replace the training set and its augmentation built from
-            ``config.data`` (raw (image, label) pairs in; see :class:`SampleStream`).
+        dataset: replaces the training set built from ``config.data`` (raw (image, label)
+            pairs; see :class:`SampleStream`).
+        transform: replaces the augmentation built from ``config.data``.
         progress: show a progress bar (rank 0 only).
     """
     t, run_dir = config.train, Path(run_dir)

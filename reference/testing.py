@@ -217,7 +217,8 @@ def assert_atrous_conv_matches(
             not passed (draws have none).
         max_examples: how many problems hypothesis draws (derandomized: the same ones every
             run).
-        rtol, atol: tolerances of :func:`numpy.isclose` (loosen them for float32 code).
+        rtol: relative tolerance of :func:`numpy.isclose` (loosen it for float32 code).
+        atol: absolute tolerance of :func:`numpy.isclose`.
         problem: bounds for :func:`conv_problems` (``max_rate=4``, ``unit_stride=True``, ...).
 
     Raises:

@@ -185,7 +185,8 @@ class TrainTransform:
         crop_size: side of the square crop (or ``(height, width)``); paper: 513.
         scale_range: the random scale factor's range; paper: (0.5, 2.0).
         flip: random left-right flip with probability 1/2.
-        mean, std: per-channel normalisation on the 0-255 scale (ImageNet's by default).
+        mean: per-channel mean subtracted, on the 0-255 scale (ImageNet's by default).
+        std: per-channel standard deviation divided by, on the 0-255 scale (ImageNet's).
         seed: seed of the transform's own generator (used when ``rng`` is not given).
 
     ``transform(image, label, rng=None)`` takes NumPy arrays (uint8 (H, W, 3), integer
