@@ -195,8 +195,8 @@ def plot_experiment(
         ours_ax.set_ylabel("our mIOU (%), synthetic val", color="tab:blue")
         ax.set_title(f"{table}: {experiment.title}", fontsize=10)
         handles = [h for a in (ax, ours_ax) for h in a.get_legend_handles_labels()[0]]
-        if handles:
-            ax.legend(handles=handles, fontsize=8, loc="lower left")
+    if handles:  # above the panels, where it covers no point
+        fig.legend(handles=handles, fontsize=8, loc="outside upper center", ncol=2)
     FigureCanvasAgg(fig).print_png(path)
     return path
 
