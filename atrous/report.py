@@ -408,10 +408,12 @@ def render_readme(
               f"Runs done: {done_runs} of {planned_runs_all} planned at the full budget "
               f"({planned_runs_all - done_runs} missing). Compute of the current rows: "
               f"{total_seconds / 3600:.2f} hours ({len(trainings)} trainings, each counted "
-              f"once, plus the evaluations). Still to train: {len(to_train)} networks, about "
-              f"{len(to_train) * mean_training / 3600:.1f} hours at the mean training time so "
-              f"far ({mean_training:.0f} s; the cascade at output stride 8 takes longer), plus "
-              f"their evaluations.", ""]  # fmt: skip
+              f"once, plus the evaluations). " + (
+                  f"Still to train: {len(to_train)} networks, about "
+                  f"{len(to_train) * mean_training / 3600:.1f} hours at the mean training time "
+                  f"so far ({mean_training:.0f} s; the cascade at output stride 8 takes "
+                  f"longer), plus their evaluations." if to_train
+                  else "Every planned network is trained."), ""]  # fmt: skip
     return "\n".join(lines), judged
 
 
