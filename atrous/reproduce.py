@@ -194,15 +194,19 @@ def _train_with_torchrun(variant: Variant, seed: int, budget: str, run_dir: Path
     return load_model(run_dir)[0]
 
 
+def _run_dir(config: TrainConfig, variant: Variant, store: Path) -> Path:
+    """Where the store keeps the trained network of ``config``: one folder per train hash."""
+    return store / train_hash(config, variant.replicas)
+
+
 def trained_model(
-    variant: Variant, seed: int, budget: str, store: Path, progress: bool
+    config: TrainConfig, variant: Variant, seed: int, budget: str, store: Path, progress: bool
 ) -> tuple[torch.nn.Module | None, dict[str, Any]]:
     """The trained network of a run (trained now, or found in ``store``) and its record:
     train_seconds, weights_sha256, iterations, status (``ok`` or why it failed)."""
     from atrous.checkpoint import load_model
 
-    config = variant_config(variant, seed, budget)
-    run_dir = store / train_hash(config, variant.replicas)
+    run_dir = _run_dir(config, variant, store)
     record_path = run_dir / "trained.json"
     if record_path.is_file():
         return load_model(run_dir)[0], json.loads(record_path.read_text())
@@ -213,8 +217,9 @@ def trained_model(
         else:
             model = _train_in_process(config, run_dir, progress)
     except FloatingPointError as error:  # a diverged run is a result, not a crash
-        record = {"status": f"diverged: {str(error).splitlines()[0]}", "train_seconds":
-                  time.perf_counter() - tic, "weights_sha256": "", "iterations": 0}  # fmt: skip
+        seconds = round(time.perf_counter() - tic, 1)
+        record = {"status": f"diverged: {str(error).splitlines()[0]}",
+                  "train_seconds": seconds, "weights_sha256": "", "iterations": 0}  # fmt: skip
         return None, record
     record = {
         "status": "ok",
@@ -233,7 +238,7 @@ def stored_model(
     from atrous.checkpoint import load_model
 
     config = variant_config(variant, seed, budget)
-    run_dir = Path(store or Path("runs/reproduce") / budget) / train_hash(config, variant.replicas)
+    run_dir = _run_dir(config, variant, Path(store or Path("runs/reproduce") / budget))
     return load_model(run_dir)[0] if (run_dir / "trained.json").is_file() else None
 
 
@@ -245,12 +250,12 @@ def run_one(
     from atrous.evaluate import evaluate_split
 
     config = variant_config(variant, seed, budget)
-    model, record = trained_model(variant, seed, budget, store, progress)
+    model, record = trained_model(config, variant, seed, budget, store, progress)
     tic = time.perf_counter()
     if model is None:
         miou, iou, precision = math.nan, {}, config.eval.precision
     else:
-        scores = evaluate_split(model.float(), config, progress=False)
+        scores = evaluate_split(model, config, progress=False)
         miou, precision = 100 * scores.miou, scores.settings["precision"]
         names = scores.class_names or [str(i) for i in range(len(scores.iou))]
         iou = {n: round(100 * float(v), 4) for n, v in zip(names, scores.iou, strict=True)}

@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from precision import cpu_model  # noqa: E402
-
 from atrous.data.build import build_dataset, eval_transform
 from atrous.demo import DEMO_CONFIG
 from atrous.evaluate import evaluate_split
 from atrous.inference import predict_labels
+from atrous.reproduce import cpu_model
 from atrous.train import train
 from atrous.train_config import EvalConfig, load_config
 

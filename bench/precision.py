@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -44,13 +43,7 @@ from atrous import DeepLabV3, get_preset  # noqa: E402
 from atrous.fast import prepare_for_inference  # noqa: E402
 from atrous.interop import from_torchvision, load_checkpoint_file  # noqa: E402
 from atrous.precision import cpu_runs_bf16_fast  # noqa: E402
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+from atrous.reproduce import cpu_model  # noqa: E402
 
 
 def timed(calls: dict[str, Callable[[], torch.Tensor]], repeats: int) -> dict[str, dict]:
