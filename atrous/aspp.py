@@ -28,13 +28,14 @@ from torch import nn
 
 from atrous.errors import AtrousError
 from atrous.global_bn import global_batch_size
+from atrous.valid_taps import AtrousConv2d
 
 
 def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int, rate: int, bn_momentum: float
 ) -> list[nn.Module]:
     return [
-        nn.Conv2d(
+        AtrousConv2d(  # computes only the taps that land on the map (Fig. 4)
             in_channels,
             out_channels,
             kernel_size,

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from atrous.config import STEM_STRIDE, DeepLabV3Config
+from atrous.valid_taps import AtrousConv2d
 
 #: A bottleneck unit outputs ``expansion`` times its width (1x1 -> 3x3 -> 1x1 x4).
 EXPANSION = 4
@@ -114,7 +115,7 @@ class Bottleneck(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn1 = _bn(width, bn_momentum)
         # Stride and rate of this conv are set by set_stride_and_rate (Sec. 3.1).
-        self.conv2 = nn.Conv2d(width, width, 3, natural_stride, padding=1, bias=False)
+        self.conv2 = AtrousConv2d(width, width, 3, natural_stride, padding=1, bias=False)
         self.bn2 = _bn(width, bn_momentum)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = _bn(out_channels, bn_momentum)
