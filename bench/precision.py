@@ -13,11 +13,14 @@ warm-up calls (compiled paths compile during the warm-up; the compile time is re
   Outputs are compared with torchvision's: the share of pixels whose argmax agrees.
 - ``train``: one SGD step (forward, cross-entropy, backward, momentum) at output stride 16
   on 2x3x321x321: torchvision fp32 NCHW against ours fp32 NCHW, fp32 channels_last and bf16
-  channels_last (autocast).
+  channels_last (autocast), the last also with PyTorch's fused SGD kernel and under
+  ``torch.compile`` (its compile time is the warm-up's; ``--no-compile`` leaves it out).
 - ``peak``: one 3x3 atrous conv, 256 channels on 65x65, fp32 and bf16: the convolution
   throughput the networks are measured against.
 - ``tiny``: the demo's training step (tiny preset, batch 16, crop 97) of ours: fp32 NCHW
-  (the step before this work) against channels_last, bf16, and both.
+  with every tap of the atrous filters computed (the step before this work) against
+  channels_last, bf16, both with and without the taps that only read padding
+  (:mod:`atrous.valid_taps`), fused SGD and ``torch.compile``.
 
 Run with the torchvision environment: ``.venv-tv/bin/python bench/precision.py`` (writes
 ``bench/results/precision-<cpu>.json`` with ``--out``). GFLOP/s are conv FLOPs (2 x
@@ -27,6 +30,7 @@ multiply-adds, :func:`atrous.summary.count_flops`) over the measured time.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -44,6 +48,7 @@ from atrous.fast import prepare_for_inference  # noqa: E402
 from atrous.interop import from_torchvision, load_checkpoint_file  # noqa: E402
 from atrous.precision import cpu_runs_bf16_fast  # noqa: E402
 from atrous.reproduce import cpu_model  # noqa: E402
+from atrous.valid_taps import AtrousConv2d  # noqa: E402
 
 
 def timed(calls: dict[str, Callable[[], torch.Tensor]], repeats: int) -> dict[str, dict]:
@@ -130,7 +135,7 @@ def _step(model, x, y, opt, precision: str, is_tv: bool = False) -> Callable[[],
     return step
 
 
-def train_case(weights: Path, size: int, repeats: int) -> dict:
+def train_case(weights: Path, size: int, repeats: int, compile_: bool) -> dict:
     state = load_checkpoint_file(weights)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, size, size, generator=g)
@@ -142,8 +147,15 @@ def train_case(weights: Path, size: int, repeats: int) -> dict:
             tv, x, y, torch.optim.SGD(tv.parameters(), lr=1e-4, momentum=0.9), "fp32", True
         )
     }
-    for name, cl, precision in [("ours fp32", False, "fp32"), ("ours fp32 channels_last", True,
-                                "fp32"), ("ours bf16 channels_last", True, "bf16")]:  # fmt: skip
+    variants = [  # name, channels_last, precision, fused SGD, compiled
+        ("ours fp32", False, "fp32", False, False),
+        ("ours fp32 channels_last", True, "fp32", False, False),
+        ("ours bf16 channels_last", True, "bf16", False, False),
+        ("ours bf16 channels_last fused SGD", True, "bf16", True, False),
+    ]
+    if compile_:
+        variants.append(("ours bf16 channels_last compiled", True, "bf16", False, True))
+    for name, cl, precision, fused, compiled in variants:
         model = from_torchvision(state, output_stride=16).train()
         xi = x
         if cl:
@@ -151,28 +163,45 @@ def train_case(weights: Path, size: int, repeats: int) -> dict:
                 model.to(memory_format=torch.channels_last),
                 x.contiguous(memory_format=torch.channels_last),
             )
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        calls[name] = _step(model, xi, y, opt, precision)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, fused=fused or None)
+        calls[name] = _step(torch.compile(model) if compiled else model, xi, y, opt, precision)
     result, _ = timed(calls, repeats)
     return {"case": f"R50 os16 train 2x{size}", "results": result}
 
 
-def tiny_case(repeats: int) -> dict:
+def all_taps(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every :class:`AtrousConv2d` computing its full filter (as before
+    :mod:`atrous.valid_taps`), also the taps that only ever read padding."""
+    for m in model.modules():
+        if isinstance(m, AtrousConv2d):
+            m.forward = functools.partial(torch.nn.Conv2d.forward, m)
+    return model
+
+
+def tiny_case(repeats: int, compile_: bool) -> dict:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16, 3, 97, 97, generator=g)
     y = torch.randint(0, 7, (16, 97, 97), generator=g)
     calls = {}
-    for name, cl, precision in [("fp32 NCHW (before)", False, "fp32"), ("fp32 channels_last",
-                                True, "fp32"), ("bf16 NCHW", False, "bf16"),
-                                ("bf16 channels_last", True, "bf16")]:  # fmt: skip
+    variants = [  # name, channels_last, precision, all taps, fused SGD, compiled
+        ("fp32 NCHW all taps (before)", False, "fp32", True, False, False),
+        ("fp32 channels_last", True, "fp32", False, False, False),
+        ("bf16 channels_last all taps", True, "bf16", True, False, False),
+        ("bf16 channels_last", True, "bf16", False, False, False),
+        ("bf16 channels_last fused SGD", True, "bf16", False, True, False),
+    ]
+    if compile_:
+        variants.append(("bf16 channels_last compiled", True, "bf16", False, False, True))
+    for name, cl, precision, full, fused, compiled in variants:
         torch.manual_seed(0)
         model = DeepLabV3(get_preset("tiny", num_classes=7)).train()
+        model = all_taps(model) if full else model
         xi = x
         if cl:
             model = model.to(memory_format=torch.channels_last)
             xi = x.contiguous(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        calls[name] = _step(model, xi, y, opt, precision)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, fused=fused or None)
+        calls[name] = _step(torch.compile(model) if compiled else model, xi, y, opt, precision)
     result, _ = timed(calls, repeats)
     return {"case": "tiny train 16x97 (the demo's step)", "results": result}
 
@@ -224,6 +253,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=513)
     parser.add_argument("--train-size", type=int, default=321)
     parser.add_argument("--cases", nargs="+", default=["peak", "eval", "train", "tiny"])
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="leave out the compiled training steps (minutes of compiling)",
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--table", default=None, help="print the markdown table of a JSON")
     args = parser.parse_args()
@@ -245,9 +279,9 @@ def main() -> None:
     if "eval" in args.cases:
         rows += [eval_case(tmp, os_, args.size, args.repeats) for os_ in (16, 8)]
     if "train" in args.cases:
-        rows.append(train_case(tmp, args.train_size, args.repeats))
+        rows.append(train_case(tmp, args.train_size, args.repeats, not args.no_compile))
     if "tiny" in args.cases:
-        rows.append(tiny_case(args.repeats))
+        rows.append(tiny_case(args.repeats, not args.no_compile))
     for row in rows:
         results = row["results"]
         base = next(iter(results.values()))["s"]
