@@ -3,7 +3,7 @@
 It follows the paper's protocol in miniature (Sec. 4.1: random scale and flip, crops, SGD
 with the poly schedule, logits upsampled to the labels), evaluates the result on the
 synthetic val split with the config's ``[eval]`` strategy (Sec. 4.3: whole images at output
-stride 8, scales and flips) and writes three figures into ``out``:
+stride 4, half the training one, with scales and flips) and writes three figures into ``out``:
 
 - ``fig4_valid_weights.png``: Fig. 4 of the paper, from the NumPy oracle;
 - ``demo_predictions.png``: val images, their ground truth and the network's prediction;
