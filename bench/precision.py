@@ -47,7 +47,7 @@ from atrous import DeepLabV3, get_preset  # noqa: E402
 from atrous.fast import prepare_for_inference  # noqa: E402
 from atrous.interop import from_torchvision, load_checkpoint_file  # noqa: E402
 from atrous.precision import cpu_runs_bf16_fast  # noqa: E402
-from atrous.reproduce import cpu_model  # noqa: E402
+from atrous.reproduce import cpu_model, git_commit  # noqa: E402
 from atrous.valid_taps import AtrousConv2d  # noqa: E402
 
 
@@ -261,6 +261,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--table", default=None, help="print the markdown table of a JSON")
     args = parser.parse_args()
+    if args.out and Path(args.out).exists():
+        parser.error(f"--out {args.out} exists: results are never overwritten; name a new file")
     if args.table:
         print(markdown(json.loads(Path(args.table).read_text())))
         return
@@ -270,6 +272,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "command": " ".join(sys.argv),
+        "commit": git_commit(),
     }
     print(json.dumps(header))
     rows = [peak_case(args.repeats)] if "peak" in args.cases else []
