@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from atrous.figures import draw_gridding, draw_valid_weights
+from atrous.valid_taps import AtrousConv2d, valid_weight
 from reference import (
     atrous_conv2d,
     atrous_conv2d_loops,
@@ -194,6 +195,24 @@ for rate in (6, 12, 18, 24):
 # image context, degenerates to a simple 1x1 filter since only the center filter weight
 # is effective" (Sec. 3.3).
 #
+# The library takes this literally. A weight that only ever reads padding multiplies zeros
+# at every position, so dropping it changes nothing, neither the output nor (its gradient
+# being zero) training. `AtrousConv2d`, the 3x3 convolution of the backbone and of ASPP,
+# computes only the taps that land on the map (`atrous/valid_taps.py`): on the 7x7 maps of
+# the demo's 97-pixel crops at output stride 16, ASPP's rates 12 and 18 run as the 1x1
+# filters they are.
+
+# %%
+conv = AtrousConv2d(8, 8, 3, padding=12, dilation=12, bias=False)
+x = torch.randn(1, 8, 7, 7)
+full = F.conv2d(x, conv.weight, padding=12, dilation=12)  # all nine taps, on 31x31 padded
+for size in (7, 13, 25):
+    kept, padding = valid_weight(conv.weight, (size, size), conv.dilation)
+    print(f"rate 12 on {size}x{size}: a {tuple(kept.shape[-2:])} filter, padding {padding}")
+assert valid_weight(conv.weight, (7, 7), conv.dilation)[0].shape[-2:] == (1, 1)
+assert torch.allclose(conv(x), full, atol=1e-6)  # the same output
+
+# %% [markdown]
 # ## 1.5 Receptive field and gridding
 #
 # Atrous convolution buys field of view without losing resolution. A stride-2 layer
