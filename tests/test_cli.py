@@ -126,15 +126,15 @@ def test_a_partial_evaluation_never_replaces_a_full_one(run_dir, capsys):
     fp32 = ["--precision", "fp32", "--quiet"]
     assert main(["eval", str(run_dir), "--limit", "2", *fp32]) == 0
     names = {p.name for p in run_dir.glob("eval_*.json")}
-    assert "eval_val_os8_s0.75-1-1.25_flip_first2.json" in names
+    assert "eval_val_os4_s0.75-1-1.25_flip_first2.json" in names
     assert main(["eval", str(run_dir), "--limit", "1", *fp32]) == 0
-    assert "eval_val_os8_s0.75-1-1.25_flip_first1.json" in {p.name for p in run_dir.iterdir()}
+    assert "eval_val_os4_s0.75-1-1.25_flip_first1.json" in {p.name for p in run_dir.iterdir()}
     with pytest.raises(SystemExit) as info:  # the same settings again: kept unless --overwrite
         main(["eval", str(run_dir), "--limit", "1", *fp32])
     assert info.value.code == 2 and "--overwrite" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--limit", "1", *fp32, "--overwrite"]) == 0
     assert main(["eval", str(run_dir), "--limit", "1", "--precision", "bf16", "--quiet"]) == 0
-    assert "eval_val_os8_s0.75-1-1.25_flip_first1_bf16.json" in {p.name for p in run_dir.iterdir()}
+    assert "eval_val_os4_s0.75-1-1.25_flip_first1_bf16.json" in {p.name for p in run_dir.iterdir()}
 
 
 def test_eval_out_under_a_file_is_refused_before_evaluating(run_dir, tmp_path, capsys):
@@ -169,5 +169,5 @@ def test_demo_end_to_end_in_miniature(tmp_path, capsys):
     assert {"demo_predictions.png", "demo_curves.png"} <= names
     assert any("valid" in n for n in names)  # Fig. 4, as before
     precision = "_bf16" if cpu_runs_bf16_fast() else ""  # the demo's eval.precision is auto
-    scores = json.loads((run / f"eval_val_os8_s0.75-1-1.25_flip{precision}.json").read_text())
+    scores = json.loads((run / f"eval_val_os4_s0.75-1-1.25_flip{precision}.json").read_text())
     assert scores["images"] == 3
