@@ -40,3 +40,17 @@ def test_chapter_executes(chapter: Path, tmp_path: Path, monkeypatch) -> None:
     )
     client.execute()  # raises CellExecutionError, with the cell and traceback, on failure
     notebooks.write_executed(notebook, chapter, small="1")  # for the docs, executed once
+
+
+def test_every_paper_number_in_the_prose_is_the_papers() -> None:
+    """A number with two decimals in a chapter's text is quoted from the paper (our own
+    numbers are printed by code); it must be one of atrous.paper.RESULTS, typed once."""
+    import re
+
+    from atrous.paper import RESULTS
+
+    paper = {f"{r.value:.2f}" for r in RESULTS}
+    for chapter in CHAPTERS:
+        prose = [line for line in chapter.read_text().splitlines() if line.startswith("# ")]
+        for number in re.findall(r"(?<![\d.+-])\d{2}\.\d{2}(?!\d)", "\n".join(prose)):
+            assert number in paper, f"{chapter.name} quotes {number}, which is no paper value"
