@@ -16,9 +16,10 @@ convolution with only the inner
 
 taps on each side of the centre, padded by :math:`c' r`, has the same output; and the
 dropped weights' gradients are zero in the full convolution, so training is unchanged too.
-It is much cheaper: the network of the demo (crops of 97 at output stride 16: 7x7 maps)
-runs ASPP's rates 12 and 18, and block4's unit rates 4 and 8, as the 1x1 filters they are,
-instead of 3x3 filters over 43x43 padded maps.
+It is much cheaper on small maps: a 97-pixel crop at output stride 16 gives 7x7 maps, on
+which ASPP's rates 12 and 18 and block4's last unit rate 8 (multi-grid 1, 2, 4) run as the
+1x1 filters they are, instead of 3x3 filters over maps padded to 23x23 to 43x43; at output
+stride 8 (13x13 maps) the doubled rates 24 and 36 and block4's 16 do.
 
 :class:`AtrousConv2d` is an ``nn.Conv2d`` (same parameters and state-dict keys) that does
 this in its forward pass. It computes the full filter when the shortcut does not apply

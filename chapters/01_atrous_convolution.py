@@ -199,8 +199,8 @@ for rate in (6, 12, 18, 24):
 # at every position, so dropping it changes nothing, neither the output nor (its gradient
 # being zero) training. `AtrousConv2d`, the 3x3 convolution of the backbone and of ASPP,
 # computes only the taps that land on the map (`atrous/valid_taps.py`): on the 7x7 maps of
-# the demo's 97-pixel crops at output stride 16, ASPP's rates 12 and 18 run as the 1x1
-# filters they are.
+# 97-pixel crops at output stride 16, ASPP's rates 12 and 18 run as the 1x1 filters they
+# are.
 
 # %%
 conv = AtrousConv2d(8, 8, 3, padding=12, dilation=12, bias=False)
