@@ -19,13 +19,12 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from atrous.data.build import build_dataset, eval_transform
 from atrous.demo import DEMO_CONFIG
-from atrous.evaluate import confusion_matrix, iou_from_confusion
+from atrous.evaluate import EvalResult, confusion_matrix, iou_from_confusion
 from atrous.inference import predict_labels
 from atrous.reproduce import cpu_model, git_commit
 from atrous.train import train
@@ -54,7 +53,8 @@ def scores(model, config) -> dict[str, float]:
         for p in confusion:
             confusion[p] += confusion_matrix(pred[p], label, k)
         same, total = same + int((pred["fp32"] == pred["bf16"]).sum()), total + label.numel()
-    row = {f"miou_eval_{p}": float(np.nanmean(iou_from_confusion(c))) for p, c in confusion.items()}
+    row = {f"miou_eval_{p}": EvalResult(c.numpy(), iou_from_confusion(c)).miou
+           for p, c in confusion.items()}  # fmt: skip
     return {**row, "argmax_agreement": same / total}
 
 
@@ -94,10 +94,10 @@ def main() -> None:
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             done.append(row)
-    configs = [load_config(DEMO_CONFIG, args.set).to_dict()]
+    recipe = _recipe(load_config(DEMO_CONFIG, args.set).to_dict())
     for precision in args.precisions:
         rows = [r for r in done if r["train_precision"] == precision and r.get("config")
-                and _recipe(r["config"]) == _recipe(configs[0])]  # fmt: skip
+                and _recipe(r["config"]) == recipe]  # fmt: skip
         for key in ("miou_eval_fp32", "miou_eval_bf16"):
             values = [100 * r[key] for r in rows]
             spread = statistics.stdev(values) if len(values) > 1 else float("nan")

@@ -3,8 +3,8 @@ ResNet-50 eval fast path and of a ResNet-50 training step (batch 2, crop 321, ou
 16), in bf16 and channels_last (the defaults on a CPU with native bf16).
 
 ``python bench/profile_ops.py [--case tiny|r50|r50-train] [--rows 15]``: the ops that take
-the most CPU time (self time, summed over calls), for a few steps after a warm-up. Run it on an idle
-machine; the table is what a speed-up has to attack next.
+the most CPU time (self time, summed over calls), for a few steps after a warm-up. Run it on
+an idle machine; the table is what a speed-up has to attack next.
 """
 
 from __future__ import annotations
@@ -13,30 +13,25 @@ import argparse
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from atrous import DeepLabV3, get_preset
 from atrous.fast import prepare_for_inference
+from atrous.train import _step
+from atrous.train_config import OptimConfig
 
 
 def training_step(preset: str, classes: int, batch: int, crop: int) -> Callable[[], None]:
+    """One step of :func:`atrous.train.train` (its ``_step``: forward under autocast, the
+    loss on upsampled logits, backward, SGD) on random images in bf16 and channels_last."""
     torch.manual_seed(0)
     model = DeepLabV3(get_preset(preset, num_classes=classes, output_stride=16)).train()
     model = model.to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, crop, crop).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, classes, (batch, crop, crop))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(x, upsample=False)
-        logits = F.interpolate(logits.float(), (crop, crop), mode="bilinear", align_corners=True)
-        F.cross_entropy(logits, y).backward()
-        opt.step()
-
-    return step
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # only fp16 scales
+    return lambda: _step(model, x, y, opt, scaler, OptimConfig(), 1, "bf16")
 
 
 def r50_eval() -> Callable[[], object]:

@@ -4,6 +4,8 @@ convolution's, including the zero gradient of the dropped taps."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,12 +35,18 @@ def same_convs(draw):
 
 @settings(deadline=None)
 @given(p=same_convs())
-def test_output_is_eq1_with_the_full_filter(p):
+def test_output_is_eq1_with_the_full_filter_and_computes_only_the_valid_taps(p):
     conv, x = p
     bias = None if conv.bias is None else conv.bias.detach().numpy()
     expected = atrous_conv2d(x.numpy(), conv.weight.detach().numpy(), conv.dilation,
                              padding=conv.padding, bias=bias)  # fmt: skip
-    np.testing.assert_allclose(conv(x).detach().numpy(), expected, rtol=1e-10, atol=1e-10)
+    with mock.patch.object(F, "conv2d", wraps=F.conv2d) as conv2d:  # nn.Conv2d's too
+        out = conv(x)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-10, atol=1e-10)
+    kept, padding = valid_weight(conv.weight, tuple(x.shape[-2:]), conv.dilation)
+    _, weight, _, _, used_padding, *_ = conv2d.call_args.args  # the one conv it ran
+    assert conv2d.call_count == 1
+    assert weight.shape == kept.shape and tuple(used_padding) == padding
 
 
 @settings(deadline=None)
