@@ -9,7 +9,7 @@ stride 4, half the training one, with scales and flips) and writes three figures
 - ``demo_predictions.png``: val images, their ground truth and the network's prediction;
 - ``demo_curves.png``: the training loss and the learning rate.
 
-The recipe is ``configs/demo.toml``. Running ``demo`` again resumes the run in ``run_dir``
+The recipe is ``atrous/configs/demo.toml``. Running ``demo`` again resumes the run in ``run_dir``
 (doing nothing more if it finished) and evaluates again; delete the folder to retrain.
 """
 
@@ -21,7 +21,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.toml"
+from atrous.figures import plot_predictions, plot_valid_weights
+from atrous.inference.evaluate import evaluate_split
+from atrous.recipe.config import load_config
+from atrous.recipe.configs import recipe_path
+from atrous.recipe.datasets import build_dataset, eval_transform
+from atrous.training.loop import train
+from atrous.training.run_folder import curves_path, has_checkpoint
 
 
 def demo(
@@ -31,16 +37,10 @@ def demo(
     progress: bool = True,
 ) -> int:
     """Fig. 4, then train, evaluate and plot the demo; prints the mIOU."""
-    from atrous.data.build import build_dataset, eval_transform
-    from atrous.evaluate import evaluate_split
-    from atrous.figures import plot_predictions, plot_valid_weights
-    from atrous.train import train
-    from atrous.train_config import load_config
-
     out, run_dir = Path(out), Path(run_dir)
     print(f"wrote {plot_valid_weights(out)}")
-    config = load_config(DEMO_CONFIG, overrides)
-    resume = (run_dir / "checkpoint.pt").is_file()
+    config = load_config(recipe_path("demo"), overrides)
+    resume = has_checkpoint(run_dir)
     if resume:
         print(f"resuming the run in {run_dir} (delete it to train from scratch)")
     start = tic = time.perf_counter()
@@ -57,7 +57,7 @@ def demo(
                               scales=e.scales, flip=e.flip,
                               precision=scores.settings["precision"])  # fmt: skip
     print(f"wrote {figure}")
-    shutil.copyfile(run_dir / "curves.png", out / "demo_curves.png")  # drawn by train
+    shutil.copyfile(curves_path(run_dir), out / "demo_curves.png")  # drawn by train
     print(f"wrote {out / 'demo_curves.png'}")
     total = (time.perf_counter() - start) / 60
     print(

@@ -1,6 +1,7 @@
 """Export: the trained network out of the training code, as ONNX, torch.export or safetensors.
 
-- ``onnx``: the inference network (BN folded into the convolutions, :func:`atrous.fast.fuse_bn`)
+- ``onnx``: the inference network (BN folded into the convolutions,
+:func:`atrous.inference.fast.fuse_bn`)
   exported by ``torch.onnx.export`` (the dynamo exporter, opset :data:`OPSET`), with fixed or
   dynamic height and width; the config, class names and palette are in the model's
   ``metadata_props``. Runs in ONNX Runtime (``pip install 'atrous[export]'``). bf16 is
@@ -12,7 +13,7 @@
   and run configs in the file's metadata: loadable wherever atrous reads a checkpoint
   (``predict``, ``eval``, ``train.init``), and so fine-tunable.
 
-Each writes the logits at the input's size, upsampled as :class:`~atrous.model.DeepLabV3`
+Each writes the logits at the input's size, upsampled as :class:`~atrous.model.deeplabv3.DeepLabV3`
 does, at the chosen output stride.
 """
 
@@ -24,26 +25,16 @@ from typing import Any
 
 import torch
 
-from atrous.checkpoint import load_model
-from atrous.errors import AtrousError
-from atrous.fast import fuse_bn
-from atrous.outputs import check_output_file
+from atrous.base.errors import AtrousError
+from atrous.base.outputs import check_output_file
+from atrous.inference.fast import fuse_bn
+from atrous.model.checkpoint import checkpoint_file, load_model
+from atrous.model.safetensors import metadata, write_safetensors
 
 FORMATS = ("onnx", "torch-export", "safetensors")
 #: The ONNX opset the exporter targets.
 OPSET = 18
 _SUFFIX = {"onnx": ".onnx", "torch-export": ".pt2", "safetensors": ".safetensors"}
-
-
-def _metadata(state: dict[str, Any], model: torch.nn.Module) -> dict[str, str]:
-    import dataclasses
-
-    return {
-        "format": "atrous",
-        "network": json.dumps(dataclasses.asdict(model.config)),
-        "config": json.dumps(state.get("config", {})),
-        "meta": json.dumps(state.get("meta", {})),
-    }
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -80,17 +71,16 @@ def export_model(
             "--bf16 does not apply to onnx: ONNX Runtime's CPU provider has no "
             "bf16 convolution; export fp32, or use torch-export or safetensors"
         )
-    ckpt = Path(checkpoint)
-    base = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
+    base = checkpoint_file(checkpoint)
     out = Path(out) if out else base.with_suffix(_SUFFIX[fmt])
     check_output_file(out, "--out", overwrite)
     model, state = load_model(checkpoint)
     if output_stride is not None:
         model.set_output_stride(model.config.check_output_stride(output_stride, "--output-stride"))
-    meta = _metadata(state, model)
+    meta = metadata(state, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "safetensors":
-        _write_safetensors(model, out, meta, bf16)
+        write_safetensors(model, out, meta, bf16)
         return out
     network = fuse_bn(model).eval()
     dtype = torch.bfloat16 if bf16 else torch.float32
@@ -124,79 +114,4 @@ def _set_onnx_metadata(path: Path, meta: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def _write_safetensors(model: torch.nn.Module, out: Path, meta: dict[str, str], bf16: bool):
-    from safetensors.torch import save_file
-
-    tensors = {}
-    for name, value in model.state_dict().items():
-        value = value.detach().contiguous()
-        if bf16 and value.is_floating_point():
-            value = value.to(torch.bfloat16)
-        tensors[name] = value
-    save_file(tensors, str(out), metadata=meta)
-
-
-def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A safetensors file written by :func:`export_model` as a checkpoint state (``"model"``,
-    ``"network"``, ``"config"``, ``"meta"``); AtrousError naming the file if it is truncated,
-    corrupt or not atrous's."""
-    try:
-        from safetensors import safe_open
-    except ImportError:  # pragma: no cover
-        raise AtrousError(f"{path}: reading .safetensors needs pip install safetensors") from None
-    try:
-        with safe_open(str(path), framework="pt", device=str(map_location)) as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    except Exception as error:  # a truncated or foreign file
-        raise AtrousError(f"safetensors file {str(path)!r} could not be read: {error}") from None
-    if metadata.get("format") != "atrous" or "network" not in metadata:
-        raise AtrousError(f"{str(path)!r} is not an atrous safetensors export (no 'network' "
-                          f"in its metadata)")  # fmt: skip
-    try:
-        return {
-            "model": tensors,
-            "network": json.loads(metadata["network"]),
-            "config": json.loads(metadata.get("config", "{}")),
-            "meta": json.loads(metadata.get("meta", "{}")),
-        }
-    except json.JSONDecodeError as error:
-        raise AtrousError(f"{str(path)!r}: its metadata is not valid JSON: {error}") from None
-
-
-def onnx_session(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """An ONNX Runtime session (CPU) of an exported model, and its atrous metadata."""
-    try:
-        import onnxruntime as ort
-    except ImportError:  # pragma: no cover
-        raise AtrousError("--backend onnxruntime needs pip install 'atrous[export]'") from None
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise AtrousError(f"ONNX model {str(path)!r} could not be loaded: {error}") from None
-    props = session.get_modelmeta().custom_metadata_map
-    meta = json.loads(props.get("meta", "{}"))
-    meta["network"] = json.loads(props.get("network", "{}"))
-    return session, meta
-
-
-class OnnxModel(torch.nn.Module):
-    """An ONNX Runtime session behind the call :mod:`atrous.inference` makes of a model
-    (``model(x, upsample=False)`` is not available: the export upsamples; logits come back
-    at the input's size)."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        self.session, self.meta = onnx_session(path)
-        self.input_name = self.session.get_inputs()[0].name
-        from atrous.config import DeepLabV3Config
-
-        self.config = DeepLabV3Config(**self.meta["network"]) if self.meta["network"] else None
-
-    def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
-        out = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
-        return torch.from_numpy(out)
-
-
-__all__ = ["FORMATS", "OPSET", "OnnxModel", "export_model", "read_safetensors"]
+__all__ = ["FORMATS", "OPSET", "export_model", "parse_size"]

@@ -13,7 +13,6 @@ Of data and runs:
 
 - :func:`plot_samples`: images above their label maps, for any dataset of :mod:`atrous.data`;
 - :func:`plot_predictions`: image, ground truth and prediction side by side;
-- :func:`plot_curves`: the training loss and the poly learning rate of a run.
 
 Label maps are drawn in the dataset's palette (:func:`atrous.data.palette.colorize`), the
 ignore label 255 in one colour everywhere, ``IGNORE_COLOUR`` (VOC's cream). Each ``plot_*``
@@ -34,37 +33,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from atrous.base.errors import AtrousError
 from atrous.data.palette import IGNORE_COLOUR, colorize, voc_palette
-from atrous.errors import AtrousError
-from reference import coverage, valid_weight_histogram
-
-
-def draw_valid_weights(
-    ax: Axes,
-    feature_size: int = 65,
-    rates: Iterable[int] = range(1, 71),
-    kernel_size: int = 3,
-    n_valid: Sequence[int] = (1, 4, 9),
-) -> dict[int, np.ndarray]:
-    """Draw Fig. 4 on ``ax``; return ``{n: fraction of positions with n valid weights}``,
-    one value per rate."""
-    rates = list(rates)
-    if not rates:
-        raise AtrousError("rates must hold at least one rate")
-    histograms = [valid_weight_histogram(feature_size, kernel_size, r) for r in rates]
-    curves = {n: np.array([h.get(n, 0.0) for h in histograms]) for n in n_valid}
-    for n, fractions in curves.items():
-        ax.plot(rates, fractions, marker=".", label=f"{n} valid weight{'s' if n > 1 else ''}")
-    ax.set_xlabel("atrous rate")
-    ax.set_ylabel("normalized count (fraction of output positions)")
-    ax.set_title(
-        f"Valid weights of a {kernel_size}x{kernel_size} filter, 'same' padding,\n"
-        f"{feature_size}x{feature_size} feature map (Fig. 4)"
-    )
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(curves))
-    return curves
+from atrous.experiments.fig4 import draw_valid_weights
+from reference import coverage
 
 
 def _save(fig: Figure, out_dir: str | Path, name: str, dpi: int = 120) -> Path:
@@ -221,7 +193,7 @@ def plot_predictions(
     """A grid: for the first ``count`` images, the image, its ground truth and the
     prediction of ``model`` (with the inference strategy ``scales``, ``flip`` and the
     resolved ``precision``, as the evaluation ran it)."""
-    from atrous.inference import predict_labels
+    from atrous.inference.strategy import predict_labels
 
     palette = np.asarray(getattr(dataset, "palette", voc_palette()), dtype=np.uint8)
     count = min(count, len(dataset))
@@ -245,17 +217,3 @@ def plot_predictions(
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     path = Path(path)
     return _save(fig, path.parent, path.name, dpi=80)
-
-
-def plot_curves(history: Sequence[dict[str, float]], path: str | Path) -> Path:
-    """Loss and learning rate against the iteration, side by side (a run's ``curves.png``)."""
-    its = [r["iteration"] for r in history]
-    fig = Figure(figsize=(9, 3.2))
-    ax_loss, ax_lr = fig.subplots(1, 2)
-    ax_loss.plot(its, [r["loss"] for r in history])
-    ax_loss.set(xlabel="iteration", ylabel="cross-entropy", title="training loss")
-    ax_lr.plot(its, [r["lr"] for r in history], color="tab:orange")
-    ax_lr.set(xlabel="iteration", ylabel="learning rate", title="poly schedule (power 0.9)")
-    fig.tight_layout()
-    path = Path(path)
-    return _save(fig, path.parent, path.name, dpi=100)

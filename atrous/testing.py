@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from atrous.config import DeepLabV3Config
+from atrous.model.config import DeepLabV3Config
 from reference.network import deeplabv3_stages
 from reference.testing import compare
 
@@ -155,7 +155,7 @@ def network_configs(
 
 def stages_of(model: torch.nn.Module) -> Forward:
     """``forward`` for :func:`assert_deeplabv3_matches` that returns every stage of one of
-    our :class:`~atrous.model.DeepLabV3` models, caught by forward hooks in one pass (the
+    our :class:`~atrous.model.deeplabv3.DeepLabV3` models, caught by forward hooks in one pass (the
     pattern for instrumenting your own network)."""
     stages = {"stem": model.backbone.maxpool}
     stages.update({n: model.backbone.get_submodule(n) for n in model.backbone.block_names})

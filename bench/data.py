@@ -75,8 +75,8 @@ def _loader_rate(size: int, crop: int, workers: int, batch: int, seconds: float)
 
 def model_rate(crop: int, batch: int, seconds: float) -> float | None:
     try:
-        from atrous.model import DeepLabV3
-        from atrous.presets import get_preset
+        from atrous.model.deeplabv3 import DeepLabV3
+        from atrous.model.presets import get_preset
     except ImportError:
         return None
     model = DeepLabV3(get_preset("tiny", num_classes=SyntheticScenes.num_classes))

@@ -1,6 +1,6 @@
 """Accuracy parity of bf16: the demo trained in fp32 and in bf16, three seeds each.
 
-For each seed and training precision the demo recipe (``configs/demo.toml``, overridable
+For each seed and training precision the demo recipe (``atrous/configs/demo.toml``, overridable
 with ``--set``) is trained into ``RUNS/{precision}-s{seed}`` and evaluated on the 500
 synthetic val images with fp32 and with bf16 inference (each image predicted once in each);
 the share of pixels whose predicted class is the same under both is counted too. Each
@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from atrous.data.build import build_dataset, eval_transform
 from atrous.demo import DEMO_CONFIG
-from atrous.evaluate import EvalResult, confusion_matrix, iou_from_confusion
-from atrous.inference import predict_labels
-from atrous.reproduce import cpu_model, git_commit
-from atrous.train import train
-from atrous.train_config import load_config
+from atrous.experiments.provenance import cpu_model, git_commit
+from atrous.inference.evaluate import EvalResult, confusion_matrix, iou_from_confusion
+from atrous.inference.strategy import predict_labels
+from atrous.recipe.config import load_config
+from atrous.recipe.datasets import build_dataset, eval_transform
+from atrous.training.loop import train
 
 
 def scores(model, config) -> dict[str, float]:

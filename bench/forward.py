@@ -8,7 +8,8 @@ crop), eval mode:
   (6, 12, 18), so that both networks compute the same function at both strides);
 - ``ours``: :func:`atrous.from_torchvision` of the same state dict: the same convolutions,
   the same FLOPs, the same outputs;
-- ``ours fast``: :func:`atrous.fast.prepare_for_inference` of it (BN folded, channels_last,
+- ``ours fast``: :func:`atrous.inference.fast.prepare_for_inference` of it (BN folded,
+channels_last,
   inference mode).
 
 and a training step (forward, cross-entropy, backward, SGD with momentum) at output stride 16
@@ -102,8 +103,8 @@ def _reset_peak() -> bool:
 
 
 def build(job: dict) -> torch.nn.Module:
-    from atrous.fast import prepare_for_inference
-    from atrous.interop import from_torchvision, load_checkpoint_file
+    from atrous.inference.fast import prepare_for_inference
+    from atrous.model.interop import from_torchvision, load_checkpoint_file
 
     state = load_checkpoint_file(job["weights"])
     if job["impl"] == "torchvision":
@@ -209,7 +210,7 @@ def run_job(job: dict) -> dict:
 def gflops(depth: int, output_stride: int, size: int) -> float:
     """Convolution GFLOPs of the converted network, counted on the meta device."""
     from atrous import DeepLabV3, get_preset
-    from atrous.summary import count_flops
+    from atrous.model.summary import count_flops
 
     config = get_preset(
         f"resnet{depth}",

@@ -20,11 +20,11 @@ warm-up calls (compiled paths compile during the warm-up; the compile time is re
 - ``tiny``: the demo's training step (tiny preset, batch 16, crop 97) of ours: fp32 NCHW
   with every tap of the atrous filters computed (the step before this work) against
   channels_last, bf16, both with and without the taps that only read padding
-  (:mod:`atrous.valid_taps`), fused SGD and ``torch.compile``.
+  (:mod:`atrous.model.atrous_conv`), fused SGD and ``torch.compile``.
 
 Run with the torchvision environment: ``.venv-tv/bin/python bench/precision.py`` (writes
 ``bench/results/precision-<cpu>.json`` with ``--out``). GFLOP/s are conv FLOPs (2 x
-multiply-adds, :func:`atrous.summary.count_flops`) over the measured time.
+multiply-adds, :func:`atrous.model.summary.count_flops`) over the measured time.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from forward import NUM_CLASSES, gflops, make_weights, torchvision_deeplabv3  # noqa: E402
 
 from atrous import DeepLabV3, get_preset  # noqa: E402
-from atrous.fast import prepare_for_inference  # noqa: E402
-from atrous.interop import from_torchvision, load_checkpoint_file  # noqa: E402
-from atrous.precision import cpu_runs_bf16_fast  # noqa: E402
-from atrous.reproduce import cpu_model, git_commit  # noqa: E402
-from atrous.valid_taps import AtrousConv2d  # noqa: E402
+from atrous.base.precision import cpu_runs_bf16_fast  # noqa: E402
+from atrous.experiments.runner import cpu_model, git_commit  # noqa: E402
+from atrous.inference.fast import prepare_for_inference  # noqa: E402
+from atrous.model.atrous_conv import AtrousConv2d  # noqa: E402
+from atrous.model.interop import from_torchvision, load_checkpoint_file  # noqa: E402
 
 
 def timed(calls: dict[str, Callable[[], torch.Tensor]], repeats: int) -> dict[str, dict]:
@@ -112,7 +112,7 @@ def _onnx_call(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[]
         return {}
     import tempfile
 
-    from atrous.fast import fuse_bn
+    from atrous.inference.fast import fuse_bn
 
     path = Path(tempfile.mkdtemp()) / "m.onnx"
     torch.onnx.export(fuse_bn(model).eval(), (x,), dynamo=True, opset_version=18).save(str(path))
@@ -171,7 +171,7 @@ def train_case(weights: Path, size: int, repeats: int, compile_: bool) -> dict:
 
 def all_taps(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with every :class:`AtrousConv2d` computing its full filter (as before
-    :mod:`atrous.valid_taps`), also the taps that only ever read padding."""
+    :mod:`atrous.model.atrous_conv`), also the taps that only ever read padding."""
     for m in model.modules():
         if isinstance(m, AtrousConv2d):
             m.forward = functools.partial(torch.nn.Conv2d.forward, m)

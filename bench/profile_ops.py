@@ -16,13 +16,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from atrous import DeepLabV3, get_preset
-from atrous.fast import prepare_for_inference
-from atrous.train import _step
-from atrous.train_config import OptimConfig
+from atrous.inference.fast import prepare_for_inference
+from atrous.recipe.config import OptimConfig
+from atrous.training.loop import _step
 
 
 def training_step(preset: str, classes: int, batch: int, crop: int) -> Callable[[], None]:
-    """One step of :func:`atrous.train.train` (its ``_step``: forward under autocast, the
+    """One step of :func:`atrous.training.loop.train` (its ``_step``: forward under autocast, the
     loss on upsampled logits, backward, SGD) on random images in bf16 and channels_last."""
     torch.manual_seed(0)
     model = DeepLabV3(get_preset(preset, num_classes=classes, output_stride=16)).train()

@@ -1,8 +1,8 @@
-"""Training throughput: does :func:`atrous.train.train` cost anything over a plain loop?
+"""Training throughput: does :func:`atrous.training.loop.train` cost anything over a plain loop?
 
 Images per second, side by side, for each setting:
 
-- ``atrous.train``: the full training loop (DataLoader over the reproducible sample
+- ``atrous.training.loop``: the full training loop (DataLoader over the reproducible sample
   stream, poly lr, loss normalised by labelled pixels, NaN check, metrics), per iteration:
   the difference of runs of N and 2N iterations, so the fixed costs (building the network,
   the final checkpoint and plot, about a second) drop out;
@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from atrous import DeepLabV3
-from atrous.train import train
-from atrous.train_config import from_dict
+from atrous.recipe.config import from_dict
+from atrous.training.loop import train
 
 
 class RandomScenes:
@@ -132,7 +132,7 @@ def main() -> None:
         torch.manual_seed(0)
         rows = [("plain loop", plain_loop(DeepLabV3(cfg.network), data, batch, iterations,
                                           args.device))]  # fmt: skip
-        rows.append(("atrous.train", ours(cfg, data, batch, iterations)))
+        rows.append(("atrous.training.loop", ours(cfg, data, batch, iterations)))
         if torchvision_deeplabv3 is not None and preset == "resnet50":
             torch.manual_seed(0)
             tv = torchvision_deeplabv3(50, cfg.network.output_stride)

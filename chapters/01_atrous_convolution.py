@@ -40,8 +40,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from atrous.figures import draw_gridding, draw_valid_weights
-from atrous.valid_taps import AtrousConv2d, valid_weight
+from atrous.experiments.fig4 import draw_valid_weights
+from atrous.figures import draw_gridding
+from atrous.model.atrous_conv import AtrousConv2d, valid_weight
 from reference import (
     atrous_conv2d,
     atrous_conv2d_loops,
@@ -198,7 +199,7 @@ for rate in (6, 12, 18, 24):
 # The library takes this literally. A weight that only ever reads padding multiplies zeros
 # at every position, so dropping it changes nothing, neither the output nor (its gradient
 # being zero) training. `AtrousConv2d`, the 3x3 convolution of the backbone and of ASPP,
-# computes only the taps that land on the map (`atrous/valid_taps.py`): on the 7x7 maps of
+# computes only the taps that land on the map (`atrous/model/atrous_conv.py`): on the 7x7 maps of
 # 97-pixel crops at output stride 16, ASPP's rates 12 and 18 run as the 1x1 filters they
 # are.
 

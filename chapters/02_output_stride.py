@@ -34,14 +34,15 @@ from IPython.display import Image, display
 
 from atrous import DeepLabV3
 from atrous.data import SyntheticScenes
-from atrous.data.build import eval_transform
 from atrous.data.palette import colorize
 from atrous.data.synthetic import CLASS_NAMES, WIRE
-from atrous.experiments import EXPERIMENTS
-from atrous.inference import predict_labels
-from atrous.presets import get_preset
-from atrous.report import describe_results
-from atrous.reproduce import RESULTS, reproduce, stored_model
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.runner import reproduce, stored_model
+from atrous.inference.strategy import predict_labels
+from atrous.model.presets import get_preset
+from atrous.recipe.datasets import eval_transform
 from reference.network import block_strides_and_rates
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
@@ -152,7 +153,7 @@ plt.show()
 #
 # Tab. 1 trains ResNet-50 with the block7 cascade at output strides 8 to 256 and finds
 # mIOU falling from 75.18 to 20.29. `python -m atrous reproduce tab1` does the same on the
-# synthetic scenes with a shallower network (`atrous/experiments.py` says how each setting
+# synthetic scenes with a shallower network (`atrous/experiments/registry.py` says how each setting
 # is scaled). Here is a live run (in quick mode: two iterations on tiny images, to show
 # the mechanics; the numbers mean nothing):
 

@@ -29,9 +29,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Image, display
 
-from atrous.presets import get_preset
-from atrous.report import describe_results
-from atrous.reproduce import RESULTS, reproduce
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.runner import reproduce
+from atrous.model.presets import get_preset
 from reference import coverage, receptive_field
 from reference.network import block_strides_and_rates
 

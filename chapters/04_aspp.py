@@ -36,10 +36,11 @@ from atrous import DeepLabV3
 from atrous.data import SyntheticScenes
 from atrous.data.palette import colorize
 from atrous.data.synthetic import SAIL, SCENE_NAMES, TENT
-from atrous.figures import draw_valid_weights
-from atrous.presets import get_preset
-from atrous.report import describe_results
-from atrous.reproduce import RESULTS, reproduce
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.fig4 import draw_valid_weights
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.runner import reproduce
+from atrous.model.presets import get_preset
 from reference import valid_weight_histogram
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
@@ -79,7 +80,7 @@ assert ours <= paper  # our largest rate degenerates no more than the paper's fo
 #
 # ## 4.2 The module
 #
-# `atrous.aspp` builds the five branches of Fig. 5(a, b). The rates are given at output
+# `atrous.model.aspp` builds the five branches of Fig. 5(a, b). The rates are given at output
 # stride 16 and doubled at 8 (Sec. 3.3), so one config describes both:
 
 # %%

@@ -30,11 +30,14 @@ from IPython.display import Image, display
 
 from atrous.data import SyntheticScenes
 from atrous.data.synthetic import WIRE
-from atrous.experiments import EXPERIMENTS
-from atrous.loss import downsample_labels
-from atrous.report import describe_results, plot_loss_curves
-from atrous.reproduce import RESULTS, read_rows, reproduce
-from atrous.train import poly_lr
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.plots import plot_loss_curves
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.rows import read_rows
+from atrous.experiments.runner import reproduce
+from atrous.training.loop import poly_lr
+from atrous.training.loss import downsample_labels
 from reference import valid_weight_histogram
 from reference.schedule import poly_lr as reference_poly_lr
 
@@ -125,7 +128,7 @@ for batch in (4, 8, 12, 16):
 
 # %% [markdown]
 # The paper: batch 4 gives 64.43, batch 16 gives 77.21 (Tab. 9), which is why it trains
-# BN with 16 images and then freezes it for the last stage (`configs/voc_stage2.toml`).
+# BN with 16 images and then freezes it for the last stage (`atrous/configs/voc_stage2.toml`).
 #
 # ## 5.5 Tab. 8 and Tab. 9 at small scale
 #
@@ -170,6 +173,6 @@ for name in ("tab8", "tab9"):
 # 1. Compare the loss curves of `batch4` and `batch16`: which reaches the lower loss per
 #    *image* seen? Per iteration?
 # 2. Add a Tab. 8 variant with crop 129 (`--set data.crop_size=129` needs 129-pixel
-#    scenes: `data.synthetic_size=160`) to `atrous/experiments.py` and run it.
+#    scenes: `data.synthetic_size=160`) to `atrous/experiments/registry.py` and run it.
 # 3. With `train.accumulate=4`, batch 16 is four micro-batches of 4: the gradient of
 #    batch 16 but BN statistics of batch 4. Which row of Tab. 9 should it match?

@@ -30,11 +30,12 @@ import torch
 from IPython.display import Image, display
 
 from atrous import DeepLabV3
-from atrous.inference import predict_probabilities
-from atrous.presets import get_preset
-from atrous.report import describe_results
-from atrous.reproduce import RESULTS, reproduce
-from atrous.train_config import PAPER_SCALES
+from atrous.base.scales import PAPER_SCALES
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.runner import reproduce
+from atrous.inference.strategy import predict_probabilities
+from atrous.model.presets import get_preset
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
@@ -154,4 +155,4 @@ if (RESULTS / "tab10.png").is_file():
 # 2. Evaluate a network trained at 16 at output stride 4. Is it better than 8, and what
 #    does it cost?
 # 3. Why does averaging *probabilities* (not logits, not labels) make sense across
-#    scales? Try averaging logits in `atrous.inference` and compare.
+#    scales? Try averaging logits in `atrous.inference.strategy` and compare.

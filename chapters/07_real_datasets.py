@@ -31,15 +31,14 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
-import atrous
 from atrous import DeepLabV3
 from atrous.data import VOCSegmentation, voc_palette
-from atrous.presets import get_preset
-from atrous.summary import count_flops
-from atrous.train_config import load_config
+from atrous.model.presets import get_preset
+from atrous.model.summary import count_flops
+from atrous.recipe.config import load_config
+from atrous.recipe.configs import recipe_path
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
-CONFIGS = Path(atrous.__file__).resolve().parent.parent / "configs"  # the project's recipes
 
 # %% [markdown]
 # ## 7.1 The recipes, stage by stage
@@ -48,20 +47,20 @@ CONFIGS = Path(atrous.__file__).resolve().parent.parent / "configs"  # the proje
 # (batch 16, lr 0.007, on trainaug = VOC train + SBD), stage 2 at output stride 8 with BN
 # frozen on VOC trainval (lr 0.001). For the test server (Tab. 7) the network is first
 # trained on COCO, then fine-tuned on VOC, with hard images bootstrapped. Cityscapes
-# (Appendix C) uses 769-pixel crops and 90K iterations. Each is one file in `configs/`:
+# (Appendix C) uses 769-pixel crops and 90K iterations. Each is one file in `atrous/configs/`:
 
 # %%
 recipes = ["voc_stage1", "voc_stage2", "coco_pretrain", "voc_coco_finetune",
            "voc_test_bootstrap", "cityscapes"]  # fmt: skip
 for name in recipes:
-    c = load_config(CONFIGS / f"{name}.toml")
+    c = load_config(recipe_path(name))
     start = c.train.init or c.train.pretrained or "random weights"
     print(
         f"{name:<19} {c.data.dataset:<10} {c.data.train_split:<9} crop {c.data.crop_size:3d} "
         f"os {c.network.output_stride:2d}  lr {c.train.base_lr:<7g} {c.train.iterations:5d} "
         f"its  BN {'frozen' if c.train.freeze_bn else 'trained'}  from {start}"
     )
-stage1, stage2 = (load_config(CONFIGS / f"{n}.toml") for n in ("voc_stage1", "voc_stage2"))
+stage1, stage2 = (load_config(recipe_path(n)) for n in ("voc_stage1", "voc_stage2"))
 assert stage2.train.init.startswith("runs/voc_stage1")  # stage 2 starts where 1 ended
 assert (stage1.network.output_stride, stage2.network.output_stride) == (16, 8)
 assert stage2.train.freeze_bn and not stage1.train.freeze_bn
@@ -111,7 +110,7 @@ assert label.dtype == np.int64 and set(np.unique(label)) == {0, 15, 255}
 # Measured: the seconds of one training step of the paper's ResNet-101 network on this
 # CPU, at a crop small enough to run here. Extrapolated: to the paper's 513-pixel crops,
 # batch 16 and 30K iterations, by the ratio of FLOPs (convolutions, counted by
-# `atrous.summary.count_flops`). The extrapolation assumes the same FLOP rate at the
+# `atrous.model.summary.count_flops`). The extrapolation assumes the same FLOP rate at the
 # larger size, so read it as an order of magnitude.
 
 # %%
@@ -173,9 +172,9 @@ print(f"estimate at {assumed / 1e12:.0f} TFLOP/s: ~{gpu_hours:.1f} GPU hours for
 #
 # ## Exercises
 #
-# 1. Load `configs/voc_stage1.toml` with `load_config(..., ["data.crop_size=321"])` (Tab. 8's
+# 1. Load `atrous/configs/voc_stage1.toml` with `load_config(..., ["data.crop_size=321"])` (Tab. 8's
 #    smaller crop) and redo 7.3 for it. How much cheaper is it, and what did it cost the
 #    paper in mIOU?
 # 2. Redo 7.3 at output stride 8 (stage 2). How much more does a step cost, and why?
 # 3. `python -m atrous example-folder DIR` writes a small dataset in the `folder` format
-#    of `configs/own_data.toml`. Train on it for 50 iterations.
+#    of `atrous/configs/own_data.toml`. Train on it for 50 iterations.

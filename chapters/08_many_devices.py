@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 from IPython.display import Image, display
 
-from atrous.checkpoint import load_model
-from atrous.experiments import BASE_RECIPE, BUDGETS
-from atrous.report import describe_results
-from atrous.reproduce import RESULTS, reproduce
-from atrous.sample_stream import IterationSampler
+from atrous.experiments.chapter_tables import describe_results
+from atrous.experiments.design import BASE_RECIPE, BUDGETS
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.runner import reproduce
+from atrous.model.checkpoint import load_model
+from atrous.training.sample_stream import IterationSampler
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
@@ -56,7 +57,7 @@ for world in (1, 2, 4):
 # ## 8.2 Batch norm over the global batch
 #
 # DistributedDataParallel averages the gradients, but batch norm would still normalise
-# each process's share by its own statistics. `atrous.global_bn.GlobalBatchNorm2d` adds
+# each process's share by its own statistics. `atrous.model.global_bn.GlobalBatchNorm2d` adds
 # the per-channel sums over processes first (PyTorch's `SyncBatchNorm` does the same, on
 # GPUs only), so two processes compute what one computes on the whole batch. Take one
 # training step of the same tiny run three ways, in float32, and compare the weights
@@ -131,5 +132,5 @@ if (RESULTS / "tab11.png").is_file():
 # 1. Run 8.2 with `train.accumulate=2` in one process: is it the same as two processes
 #    with per-replica BN? Why?
 # 2. Time the three runs of 8.2. What does gloo's all-reduce cost per step on this CPU?
-# 3. Add a variant with 8 replicas (batch 2 each) to `tab11` in `atrous/experiments.py`.
+# 3. Add a variant with 8 replicas (batch 2 each) to `tab11` in `atrous/experiments/registry.py`.
 #    What does Tab. 9 predict for it?

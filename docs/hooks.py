@@ -10,7 +10,8 @@ At every build, found anew (nothing here lists a chapter or a module by name):
 - ``results/index.md``: ``results/README.md`` with the figures and data beside it, as far as
   they exist yet (a missing experiment is shown as missing, never an error);
 - ``compare-paper.md``: every table of the paper, its numbers beside ours
-  (:data:`atrous.paper.RESULTS`, the results CSVs through :mod:`atrous.report`);
+  (:data:`atrous.experiments.paper.RESULTS`, the results CSVs through
+  :mod:`atrous.experiments.report`);
 - ``figures/*.png``: the landing page's figures, drawn from :mod:`reference`.
 
 Math is rendered to MathML while building (``pymdownx.arithmatex`` in Markdown, ``$...$`` in
@@ -157,7 +158,7 @@ def results_files() -> dict[str, str | bytes]:
 
 
 def _ours(values: list[float]) -> str:
-    from atrous.reproduce import mean_std
+    from atrous.experiments.claims import mean_std
 
     mean, sd = mean_std(values)
     if math.isnan(mean):
@@ -167,12 +168,14 @@ def _ours(values: list[float]) -> str:
 
 
 def compare_paper_page() -> str:
-    """Every table of :data:`atrous.paper.RESULTS`: the paper's value, ours, the variant."""
-    from atrous.errors import AtrousError
-    from atrous.experiments import EXPERIMENTS
-    from atrous.paper import RESULTS as PAPER
-    from atrous.report import fig4_checks, sort_rows
-    from atrous.reproduce import read_rows
+    """Every table of :data:`atrous.experiments.paper.RESULTS`: the paper's value, ours, the
+    variant."""
+    from atrous.base.errors import AtrousError
+    from atrous.experiments.fig4 import fig4_checks
+    from atrous.experiments.judge import sort_rows
+    from atrous.experiments.paper import RESULTS as PAPER
+    from atrous.experiments.registry import EXPERIMENTS
+    from atrous.experiments.rows import read_rows
 
     ours: dict[tuple[str, str, str], tuple[str, str]] = {}  # paper cell -> (variant, ours)
     problems: list[str] = []
@@ -191,9 +194,11 @@ def compare_paper_page() -> str:
     lines = [
         "# Compare to the paper",
         "",
-        "Every number of the paper's tables (`atrous.paper.RESULTS`, typed once from the",
+        "Every number of the paper's tables (`atrous.experiments.paper.RESULTS`, typed once from "
+        "the",
         "paper) beside ours: the mean and standard deviation over seeds of the current rows",
-        "of `results/<experiment>.csv` (`atrous.report.sort_rows`; stale rows are left out).",
+        "of `results/<experiment>.csv` (`atrous.experiments.judge.sort_rows`; stale rows are left "
+        "out).",
         "Ours are on the synthetic scenes after minutes of CPU training, the paper's on PASCAL",
         "VOC 2012 after 30K iterations from ImageNet weights: compare directions, not levels.",
         "*not yet run*: the experiment has no current row yet; *not reproduced*: no",
@@ -230,7 +235,7 @@ def _png(draw: Callable[..., object], size: tuple[float, float], panels: int = 1
 
 
 def _fig4() -> bytes:
-    from atrous.figures import draw_valid_weights
+    from atrous.experiments.fig4 import draw_valid_weights
 
     return _png(lambda axes: draw_valid_weights(axes[0], 65, range(1, 71)), (7, 4.5))
 

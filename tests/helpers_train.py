@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from atrous.train_config import from_dict
+from atrous.recipe.config import from_dict
 
 #: Colour of each class; images add noise so the task is not a lookup.
 COLOURS = np.array([[40, 40, 40], [200, 60, 60], [60, 200, 60], [60, 60, 200]], dtype=np.float64)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from atrous import DeepLabV3, DeepLabV3Config, get_preset
-from atrous.aspp import ASPPPooling
+from atrous.model.aspp import ASPPPooling
 from tests.strategies_model import random_model
 
 TINY = DeepLabV3Config(depths=(1, 1, 1, 1), width=4, aspp_channels=4, num_classes=3)

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 
 from atrous import DeepLabV3, DeepLabV3Config, get_preset
-from atrous.backbone import block_plans
-from atrous.summary import count_parameters
+from atrous.model.backbone import block_plans
+from atrous.model.summary import count_parameters
 from reference.network import block_strides_and_rates
 from tests.strategies import seeds
 from tests.strategies_model import configs, image_sizes, random_model
@@ -122,7 +122,7 @@ def test_backbone_is_torchvisions_resnet_by_name_and_size(name, backbone_paramet
 @given(config=configs(), size=image_sizes(), seed=seeds())
 @settings(max_examples=10)
 def test_the_stride_sits_on_the_first_units_3x3_conv(config, size, seed):
-    """ResNet v1.5, as torchvision (module docstring of atrous.backbone): in a strided block
+    """ResNet v1.5, as torchvision (module docstring of atrous.model.backbone): in a strided block
     the first unit's 1x1 conv1 keeps the resolution and its 3x3 conv2 halves it; every other
     conv of the block keeps the resolution. Measured on the feature maps, not the weights."""
     model = random_model(config, seed)

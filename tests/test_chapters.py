@@ -44,10 +44,10 @@ def test_chapter_executes(chapter: Path, tmp_path: Path, monkeypatch) -> None:
 
 def test_every_paper_number_in_the_prose_is_the_papers() -> None:
     """A number with two decimals in a chapter's text is quoted from the paper (our own
-    numbers are printed by code); it must be one of atrous.paper.RESULTS, typed once."""
+    numbers are printed by code); it must be one of atrous.experiments.paper.RESULTS, typed once."""
     import re
 
-    from atrous.paper import RESULTS
+    from atrous.experiments.paper import RESULTS
 
     paper = {f"{r.value:.2f}" for r in RESULTS}
     for chapter in CHAPTERS:

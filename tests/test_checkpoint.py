@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-import atrous.checkpoint as ckpt
+import atrous.model.checkpoint as ckpt
 from atrous import DeepLabV3, get_preset
-from atrous.checkpoint import load_model, load_weights, read_checkpoint, save_checkpoint
+from atrous.model.checkpoint import load_model, load_weights, read_checkpoint, save_checkpoint
 
 
 def _state(model: DeepLabV3, **extra) -> dict:

@@ -1,4 +1,5 @@
-"""atrous.claims: the paired 90% t-interval against scipy's paired t-test, and the verdicts."""
+"""atrous.experiments.claims: the paired 90% t-interval against scipy's paired t-test, and the
+verdicts."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from atrous.claims import paired_interval, verdict
-from atrous.experiments import Claim
+from atrous.experiments.claims import paired_interval, verdict
+from atrous.experiments.design import Claim
 
 scores = st.floats(0, 100, allow_nan=False, width=32)
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from atrous.base.precision import cpu_runs_bf16_fast
 from atrous.cli import build_parser, main
-from atrous.precision import cpu_runs_bf16_fast
 
-DEMO = str(Path(__file__).parent.parent / "configs" / "demo.toml")
+DEMO = str(Path(__file__).parent.parent / "atrous" / "configs" / "demo.toml")
 
 
 @pytest.fixture(scope="module")

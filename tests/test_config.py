@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 
 from atrous import DeepLabV3Config, get_preset
-from atrous.presets import PRESETS
+from atrous.model.presets import PRESETS
 from tests.strategies_model import configs
 
 

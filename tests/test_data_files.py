@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from atrous import get_preset
-from atrous.checkpoint import save_checkpoint
+from atrous.base.errors import AtrousError
 from atrous.data.files import read_image, read_index_png, read_photo, to_rgb
-from atrous.errors import AtrousError
-from atrous.predict import predict_files
+from atrous.inference.predict import predict_files
+from atrous.model.checkpoint import save_checkpoint
 from tests.strategies_model import random_model
 
 torch.set_num_threads(1)

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from atrous.checkpoint import read_checkpoint
+from atrous.base.errors import AtrousError, AtrousFileNotFoundError
 from atrous.cli import main
 from atrous.data.folder import FolderDataset, read_classes, write_example_folder
-from atrous.errors import AtrousError, AtrousFileNotFoundError
+from atrous.model.checkpoint import read_checkpoint
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parent.parent / "atrous" / "configs"
 torch.set_num_threads(1)
 
 

@@ -1,9 +1,9 @@
 """Data-parallel training (torch.distributed, gloo on the CPU) equals one process.
 
-Two processes each take half of every global batch (:class:`atrous.train.IterationSampler`)
+Two processes each take half of every global batch (:class:`atrous.training.loop.IterationSampler`)
 and DistributedDataParallel averages their gradients; the loss is normalised by the
 labelled pixels of the global batch, and batch norm normalises by the statistics of the
-global batch (:mod:`atrous.global_bn` on the CPU), so after a few iterations the weights and
+global batch (:mod:`atrous.model.global_bn` on the CPU), so after a few iterations the weights and
 the BN running statistics equal those of one process trained on the same global batch; with
 BN trained (stage 1 of Sec. 4.1) and frozen (stage 2). With one image per process (the
 paper's batch 16 on 16 devices) the image-pooling branch's BN, which sees one value per
@@ -20,8 +20,8 @@ import torch
 import torch.multiprocessing as mp
 
 from atrous import DeepLabV3
-from atrous.checkpoint import read_checkpoint
-from atrous.train import train
+from atrous.model.checkpoint import read_checkpoint
+from atrous.training.loop import train
 from tests.helpers_train import FlipCrop, Rectangles, tiny_config
 
 

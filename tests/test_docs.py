@@ -16,9 +16,10 @@ from types import ModuleType
 
 import pytest
 
-from atrous.experiments import EXPERIMENTS
-from atrous.paper import RESULTS as PAPER
-from atrous.reproduce import COLUMNS, append_row, config_hash, variant_config
+from atrous.experiments.paper import RESULTS as PAPER
+from atrous.experiments.plan import variant_config
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.rows import COLUMNS, append_row, config_hash
 from docs import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def test_site_builds() -> None:
     api = (SITE / "api" / "reference.valid_weights" / "index.html").read_text()
     assert "valid_weight_histogram" in api  # generated from the docstrings
     assert "<math" in api  # the docstring's .. math:: rendered to MathML
-    assert (SITE / "api" / "atrous.model" / "index.html").is_file()
+    assert (SITE / "api" / "atrous.model.deeplabv3" / "index.html").is_file()
     paper = (SITE / "compare-paper" / "index.html").read_text()
     for table in {r.table for r in PAPER}:
         assert f">{table}<" in paper
@@ -61,7 +62,7 @@ def test_site_builds() -> None:
 
 
 def test_every_module_has_a_page(hooks: ModuleType) -> None:
-    expected = {"atrous", "atrous.model", "atrous.data", "atrous.data.synthetic", "reference",
+    expected = {"atrous", "atrous.model", "atrous.model.deeplabv3", "atrous.data", "reference",
                 "reference.valid_weights"}  # fmt: skip
     assert expected <= set(hooks.modules("atrous") + hooks.modules("reference"))
     assert not [m for m in hooks.modules("atrous") if "__" in m]
@@ -124,7 +125,7 @@ def test_rst_roles_become_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
     from griffe_rst import rst_to_markdown
 
     text = (
-        "See :func:`valid_weight_counts` and :class:`~atrous.config.Config`.\n\n"
+        "See :func:`valid_weight_counts` and :class:`~atrous.model.config.Config`.\n\n"
         ".. math::\n\n    y = x\n\nThe layout::\n\n    a/b\n"
     )
     assert rst_to_markdown(text) == (

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import reference
 from atrous import DeepLabV3, get_preset
-from atrous.evaluate import confusion_matrix, evaluate, iou_from_confusion
+from atrous.inference.evaluate import confusion_matrix, evaluate, iou_from_confusion
 from tests.helpers_train import FlipCrop, Rectangles
 from tests.strategies import seeds
 

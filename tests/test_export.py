@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from atrous import get_preset
-from atrous.checkpoint import load_model, read_checkpoint, save_checkpoint
+from atrous.base.errors import AtrousError, AtrousFileExistsError
 from atrous.cli import main
-from atrous.errors import AtrousError, AtrousFileExistsError
 from atrous.export import export_model, parse_size
+from atrous.model.checkpoint import load_model, read_checkpoint, save_checkpoint
 from tests.strategies_model import random_model
 
 pytest.importorskip("onnxruntime")

@@ -1,4 +1,4 @@
-"""atrous.fast: the inference fast path computes what the network computes."""
+"""atrous.inference.fast: the inference fast path computes what the network computes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atrous import DeepLabV3, get_preset
-from atrous.fast import fuse_bn, prepare_for_inference
+from atrous.inference.fast import fuse_bn, prepare_for_inference
 from tests.strategies_model import configs, image_sizes, random_model
 
 

@@ -7,7 +7,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from atrous.figures import draw_gridding, draw_valid_weights, plot_gridding, plot_valid_weights
+from atrous.experiments.fig4 import draw_valid_weights
+from atrous.figures import draw_gridding, plot_gridding, plot_valid_weights
 from reference import coverage, valid_weight_counts
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atrous import DeepLabV3, get_preset
-from atrous.inference import pad_image, predict_labels, predict_probabilities
+from atrous.inference.strategy import pad_image, predict_labels, predict_probabilities
 from tests.strategies import seeds
 from tests.strategies_model import random_model
 

@@ -1,4 +1,4 @@
-"""atrous.interop without torchvision: checkpoints in torchvision's names, written by hand.
+"""atrous.model.interop without torchvision: checkpoints in torchvision's names, written by hand.
 
 The state dicts here are built from torchvision's source (``torchvision/models/resnet.py``,
 ``segmentation/deeplabv3.py``, ``segmentation/fcn.py``), name by name and shape by shape,
@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from atrous import DeepLabV3, DeepLabV3Config, from_torchvision
-from atrous.interop import load_backbone_checkpoint, load_checkpoint_file, torchvision_config
+from atrous.model.interop import load_backbone_checkpoint, load_checkpoint_file, torchvision_config
 from reference import network as ref
 
 WIDTH, ASPP_CHANNELS, CLASSES = 2, 4, 3

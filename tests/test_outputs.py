@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from atrous.errors import AtrousError, AtrousFileExistsError
-from atrous.outputs import check_output_dir, check_output_file, plan_outputs
+from atrous.base.errors import AtrousError, AtrousFileExistsError
+from atrous.base.outputs import check_output_dir, check_output_file, plan_outputs
 
 
 def test_a_file_where_a_folder_is_needed(tmp_path):

@@ -1,11 +1,12 @@
-"""The paper's numbers as data (atrous.paper): the numbers that two tables share agree, and
+"""The paper's numbers as data (atrous.experiments.paper): the numbers that two tables share agree,
+and
 every table of the notes is there."""
 
 from __future__ import annotations
 
 import pytest
 
-from atrous.paper import BLOCKS, RESULTS, paper, value
+from atrous.experiments.paper import BLOCKS, RESULTS, paper, value
 
 
 def test_the_baseline_77_21_is_the_same_in_every_table_that_has_it():

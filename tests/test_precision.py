@@ -1,4 +1,4 @@
-"""Precision (atrous.precision): bf16 training and inference on the CPU against fp32, float32
+"""Precision (atrous.base.precision): bf16 training and inference on the CPU against fp32, float32
 checkpoints that resume exactly, and what each precision may run on."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from atrous import get_preset
-from atrous.checkpoint import read_checkpoint
-from atrous.errors import AtrousError
-from atrous.fast import prepare_for_inference
-from atrous.inference import predict_labels, predict_probabilities
-from atrous.precision import cpu_runs_bf16_fast, resolve_precision
-from atrous.train import train
+from atrous.base.errors import AtrousError
+from atrous.base.precision import cpu_runs_bf16_fast, resolve_precision
+from atrous.inference.fast import prepare_for_inference
+from atrous.inference.strategy import predict_labels, predict_probabilities
+from atrous.model.checkpoint import read_checkpoint
+from atrous.training.loop import train
 from tests.helpers_train import FlipCrop, Rectangles, tiny_config
 from tests.strategies_model import random_model
 

@@ -1,4 +1,4 @@
-"""Inference on image files (atrous.predict): the same normalisation and prediction as the
+"""Inference on image files (atrous.inference.predict): the same normalisation and prediction as the
 evaluation path, label PNGs in VOC's palette format, overlays."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from atrous import DeepLabV3, get_preset
-from atrous.checkpoint import save_checkpoint
+from atrous.base.errors import AtrousError, AtrousFileExistsError
 from atrous.data import EvalTransform, voc_palette
-from atrous.errors import AtrousError, AtrousFileExistsError
-from atrous.inference import predict_labels
-from atrous.predict import label_png, overlay, predict_files
+from atrous.inference.predict import label_png, overlay, predict_files
+from atrous.inference.strategy import predict_labels
+from atrous.model.checkpoint import save_checkpoint
 from tests.strategies_model import random_model
 
 torch.set_num_threads(1)

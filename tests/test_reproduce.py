@@ -1,29 +1,27 @@
-"""atrous.experiments / reproduce / report: the reproductions at the quick budget, resuming,
+"""atrous.experiments (registry, runner, report): the reproductions at the quick budget, resuming,
 reuse of trained networks, determinism, stale rows, and the committed results."""
 
 from __future__ import annotations
 
 import csv
-import warnings
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from atrous import paper
+from atrous.base.errors import AtrousError
 from atrous.cli import main
-from atrous.errors import AtrousError
-from atrous.experiments import EXPERIMENTS, FULL_SEEDS
-from atrous.report import render_readme, sort_rows, write_report
-from atrous.reproduce import (
-    COLUMNS,
-    RESULTS,
-    config_hash,
-    planned_runs,
-    read_rows,
-    reproduce,
-    variant_config,
-)
-from atrous.train_config import from_dict
+from atrous.experiments import paper
+from atrous.experiments.design import FULL_SEEDS
+from atrous.experiments.judge import sort_rows
+from atrous.experiments.paths import RESULTS
+from atrous.experiments.plan import planned_runs, runs_to_do, variant_config
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.report import render_readme, write_report
+from atrous.experiments.rows import COLUMNS, config_hash, read_rows, train_hash
+from atrous.experiments.runner import reproduce
+from atrous.recipe.config import TrainConfig, from_dict
+from atrous.recipe.tables import EvalConfig, added
 
 #: Experiments whose quick run a chapter executes (so the suite runs each quick run once).
 QUICK_IN_CHAPTERS = {"tab1", "tab2-3", "tab4-6", "tab5", "tab8", "tab9", "tab10", "tab11"}
@@ -152,7 +150,9 @@ def _committed() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", _committed(), ids=lambda p: p.name)
-def test_committed_rows_are_whole_and_hash_their_config(path):
+def test_committed_rows_are_whole_current_and_hash_their_config(path):
+    """Binding on every change: no change may alter a committed row's hashes. Both are
+    recomputed from the row's stored config, and every row must be current."""
     if path.name == "fig4.csv":
         return
     experiment = EXPERIMENTS[path.stem]
@@ -161,12 +161,36 @@ def test_committed_rows_are_whole_and_hash_their_config(path):
     for row in rows:
         config = from_dict(row["config"])
         assert row["config_hash"] == config_hash(config, row["replicas"]), row["variant"]
+        assert row["train_hash"] == train_hash(config, row["replicas"]), row["variant"]
         assert row["commit"] and not row["commit"].endswith("-dirty"), row["variant"]
         assert row["weights_sha256"] or row["status"] != "ok"
     stale = sort_rows(experiment, rows).stale
-    if stale:  # reported, not a failure: a recipe change must not need a full re-run
-        names = ", ".join(f"{r['variant']}/seed{r['seed']}" for r in stale)
-        warnings.warn(f"{path.name}: stale rows (not counted): {names}", stacklevel=1)
+    names = ", ".join(f"{r['variant']}/seed{r['seed']}" for r in stale)
+    assert not stale, f"{path.name}: stale rows (their config is no longer the variant's): {names}"
+
+
+@pytest.mark.parametrize("path", _committed(), ids=lambda p: p.name)
+def test_reproduce_plans_no_run_for_a_committed_experiment(path):
+    if path.name == "fig4.csv":
+        return
+    todo = runs_to_do(EXPERIMENTS[path.stem], path, None, "full")
+    assert todo == [], [f"{v.name}/seed{s}" for v, s in todo]
+
+
+def test_a_field_added_later_hashes_only_when_it_differs_from_its_default():
+    @dataclasses.dataclass(frozen=True)
+    class LaterEval(EvalConfig):
+        sharpen: float = added(0.0)
+
+    base = TrainConfig()
+    later = dataclasses.replace(base, eval=LaterEval())
+    assert "sharpen" in later.to_dict()["eval"]
+    assert later.hashed_dict() == base.hashed_dict() == base.to_dict()
+    assert config_hash(later, 1) == config_hash(base, 1)
+    assert train_hash(later, 1) == train_hash(base, 1)
+    changed = dataclasses.replace(base, eval=LaterEval(sharpen=0.5))
+    assert changed.hashed_dict()["eval"]["sharpen"] == 0.5
+    assert config_hash(changed, 1) != config_hash(base, 1)
 
 
 def test_committed_readme_is_up_to_date():

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 
 from atrous import DeepLabV3, DeepLabV3Config, get_preset
-from atrous.backbone import block_plans
 from atrous.cli import main
-from atrous.summary import count_flops, count_parameters, feature_sizes, summary
+from atrous.model.backbone import block_plans
+from atrous.model.summary import count_flops, count_parameters, feature_sizes, summary
 from tests.strategies import seeds
 from tests.strategies_model import configs, image_sizes, random_model
 

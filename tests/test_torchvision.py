@@ -3,7 +3,7 @@
 torchvision's ``deeplabv3_resnet50`` (random weights, random BN statistics, eval mode) is
 converted with :func:`atrous.from_torchvision`; both run on the same random inputs, of odd and
 even sizes, in float64, and must agree to rounding. Its ImageNet ``resnet50`` goes into our
-backbone with :func:`atrous.interop.load_backbone_checkpoint`; block4's features must agree.
+backbone with :func:`atrous.model.interop.load_backbone_checkpoint`; block4's features must agree.
 Skipped where torchvision is not installed (the main environment).
 """
 
@@ -20,7 +20,7 @@ from torchvision.models import resnet50  # noqa: E402
 from torchvision.models.segmentation import deeplabv3_resnet50  # noqa: E402
 
 from atrous import DeepLabV3, from_torchvision, get_preset  # noqa: E402
-from atrous.interop import load_backbone_checkpoint  # noqa: E402
+from atrous.model.interop import load_backbone_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.torchvision
 
@@ -99,7 +99,7 @@ def test_imagenet_resnet50_loads_into_our_backbone(size):
 def test_torchvisions_deeplabv3_passes_the_public_whole_network_check():
     """atrous.testing on third-party code: torchvision's model, held to the NumPy forward
     (torchvision's head and conventions are config fields), without our model in between."""
-    from atrous.interop import torchvision_config
+    from atrous.model.interop import torchvision_config
     from atrous.testing import assert_deeplabv3_matches
 
     torch.manual_seed(2)

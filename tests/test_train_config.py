@@ -9,18 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atrous.errors import AtrousError, AtrousFileNotFoundError
-from atrous.train_config import (
+from atrous.base.errors import AtrousError, AtrousFileNotFoundError
+from atrous.base.tables import parse_override
+from atrous.recipe.config import (
     DataConfig,
     OptimConfig,
     TrainConfig,
     apply_overrides,
     from_dict,
     load_config,
-    parse_override,
 )
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+CONFIGS = sorted((Path(__file__).parent.parent / "atrous" / "configs").glob("*.toml"))
 
 
 def test_defaults_are_the_paper_protocol():

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from atrous.checkpoint import read_checkpoint
+from atrous.base.errors import AtrousError
 from atrous.cli import main
-from atrous.errors import AtrousError
-from atrous.train import train
-from atrous.train_config import load_config
+from atrous.model.checkpoint import read_checkpoint
+from atrous.recipe.config import load_config
+from atrous.training.loop import train
 from tests.fixtures_data import random_image, write_cityscapes, write_jpeg, write_sbd, write_voc
 
-CONFIGS = Path(__file__).parent.parent / "configs"
+CONFIGS = Path(__file__).parent.parent / "atrous" / "configs"
 SMALL = ["model.preset=tiny", "data.crop_size=33", "train.batch_size=2", "train.iterations=2",
          "train.checkpoint_every=2", "train.device=cpu", 'train.pretrained=""']  # fmt: skip
 

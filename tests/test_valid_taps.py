@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atrous import DeepLabV3, get_preset
-from atrous.valid_taps import AtrousConv2d, valid_half_width, valid_weight
+from atrous.model.atrous_conv import AtrousConv2d, valid_half_width, valid_weight
 from reference import atrous_conv2d
 from reference.valid_weights import valid_weight_counts
 

@@ -3,6 +3,9 @@
 Every data set returns ``(image, label)``: without a transform, image uint8 (H, W, 3) RGB
 and label int64 (H, W) of class indices and 255 (ignore); with one, what it returns
 (:class:`TrainTransform` and :class:`EvalTransform` give tensors).
+
+May import: :mod:`atrous.base` (building a dataset from a run config is
+:mod:`atrous.recipe.datasets`).
 """
 
 from atrous.data.bootstrap import HARD_VOC_CLASSES, Bootstrapped, images_with_classes

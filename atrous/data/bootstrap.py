@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from atrous.base.errors import AtrousError
 from atrous.data.palette import VOC_CLASSES
-from atrous.errors import AtrousError
 
 #: VOC's hard classes in the paper: bicycle, chair, dining table, potted plant, sofa.
 HARD_VOC_CLASSES: tuple[int, ...] = tuple(

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from atrous.base.errors import AtrousError, AtrousFileNotFoundError
 from atrous.data.files import check_sample, finish, read_image, read_index_png, require_dir
 from atrous.data.palette import IGNORE_INDEX
-from atrous.errors import AtrousError, AtrousFileNotFoundError
 
 CITYSCAPES_SPLITS = ("train", "val", "test")
 

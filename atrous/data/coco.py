@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from atrous.base.errors import AtrousError
 from atrous.data.files import check_sample, finish, read_image, require_dir, require_file
 from atrous.data.palette import IGNORE_INDEX, VOC_CLASSES, voc_palette
-from atrous.errors import AtrousError
 
 #: COCO category name -> VOC class index (the 20 VOC classes that COCO has).
 COCO_TO_VOC: dict[str, int] = {

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from atrous.data.palette import IGNORE_INDEX
-from atrous.errors import AtrousError, AtrousFileNotFoundError
+from atrous.base.errors import AtrousError, AtrousFileNotFoundError
+from atrous.data.palette import IGNORE_INDEX, outside_classes
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -165,7 +165,7 @@ def check_class_count(dataset: Any, num_classes: int, name: str) -> None:
 
 def check_label(label: np.ndarray, num_classes: int, label_path: Any) -> None:
     """Raise ValueError naming the file if a value is neither a class nor 255."""
-    bad = (label < 0) | ((label >= num_classes) & (label != IGNORE_INDEX))
+    bad = outside_classes(label, num_classes)
     if bad.any():
         values = sorted(set(np.unique(label[bad]).tolist()))[:10]
         raise AtrousError(

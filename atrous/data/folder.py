@@ -18,7 +18,7 @@ The layout (``root`` is ``data.root``)::
     name = "wire"
 
 (or ``classes.txt``: one name a line, optionally followed by ``R G B``). Every problem is an
-:class:`~atrous.errors.AtrousError` naming the file: a missing label, an image and label of
+:class:`~atrous.base.errors.AtrousError` naming the file: a missing label, an image and label of
 different sizes, a value outside the classes and 255, a colour that is no class's colour, a
 corrupt file. :func:`write_example_folder` writes a small such folder from the synthetic
 scenes with merged classes, for the README's example.
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from atrous.base.errors import AtrousError, AtrousFileNotFoundError
 from atrous.data.files import (
     check_sample,
     finish,
@@ -43,7 +44,6 @@ from atrous.data.files import (
     require_dir,
 )
 from atrous.data.palette import IGNORE_INDEX, full_palette, voc_palette
-from atrous.errors import AtrousError, AtrousFileNotFoundError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,9 +9,11 @@ boundaries) is cream. :func:`voc_palette` rebuilds it; :func:`colorize` draws a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from atrous.errors import AtrousError
+from atrous.base.errors import AtrousError
 
 #: The 21 PASCAL VOC 2012 classes, in label order (0 is background).
 VOC_CLASSES: tuple[str, ...] = (
@@ -22,8 +24,16 @@ VOC_CLASSES: tuple[str, ...] = (
 
 #: The label that every loss and metric in atrous skips (VOC's boundary band).
 IGNORE_INDEX = 255
+
 #: The colour of the ignore label 255 in every figure and label PNG: VOC's cream.
 IGNORE_COLOUR = np.array([224, 224, 192], dtype=np.uint8)
+
+
+def outside_classes(label: Any, num_classes: int) -> Any:
+    """The one rule for label values: a mask of the pixels of ``label`` (a NumPy array or a
+    torch tensor) that are neither a class ``0..num_classes - 1`` nor :data:`IGNORE_INDEX`.
+    Data files, training batches and the evaluation's confusion matrix all check with it."""
+    return (label != IGNORE_INDEX) & ((label < 0) | (label >= num_classes))
 
 
 def voc_palette(n: int = 256) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from atrous.base.errors import AtrousError
 from atrous.data.files import (
     check_label,
     check_sample,
@@ -35,7 +36,6 @@ from atrous.data.files import (
     require_file,
 )
 from atrous.data.palette import VOC_CLASSES, voc_palette
-from atrous.errors import AtrousError
 
 SBD_SPLITS = ("train", "val", "trainaug")
 

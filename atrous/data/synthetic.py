@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from atrous.base.errors import AtrousError
 from atrous.data.palette import voc_palette
 from atrous.data.scene_painter import (  # noqa: F401  (the class ids are part of this module's API)
     BACKGROUND,
@@ -63,7 +64,6 @@ from atrous.data.scene_painter import (  # noqa: F401  (the class ids are part o
     ScenePainter,
     SceneSample,
 )
-from atrous.errors import AtrousError
 
 #: Class names, in label order. ``sail`` and ``tent`` are the same shape (see the docstring).
 CLASS_NAMES: tuple[str, ...] = ("background", "wire", "ball", "box", "star", "sail", "tent")

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from atrous.base.errors import AtrousError
 from atrous.data.palette import IGNORE_INDEX
-from atrous.errors import AtrousError
 
 #: ImageNet channel mean and standard deviation (RGB, on the 0-255 scale).
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from atrous.base.errors import AtrousError
 from atrous.data.files import (
     check_label,
     check_sample,
@@ -27,7 +28,6 @@ from atrous.data.files import (
     require_dir,
 )
 from atrous.data.palette import VOC_CLASSES, voc_palette
-from atrous.errors import AtrousError
 
 VOC_SPLITS = ("train", "val", "trainval")
 

@@ -1,0 +1,143 @@
+"""``demo``, ``summary``, ``example-folder`` and ``export``: the commands around a network."""
+
+from __future__ import annotations
+
+import argparse
+
+from atrous.base.errors import AtrousError
+from atrous.cli.common import add_set_and_quiet, interrupted
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from atrous.demo import demo
+
+    try:
+        return demo(args.out, args.run_dir, args.set, progress=not args.quiet)
+    except KeyboardInterrupt:
+        interrupted(f"{args.run_dir} holds the last checkpoint; the same command resumes it")
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from atrous.model.presets import get_preset
+    from atrous.model.summary import summary
+
+    config = get_preset(args.preset)
+    if args.size < 1:
+        raise AtrousError(f"--size must be a side of at least 1 pixel, got {args.size}")
+    strides = None
+    if args.output_stride is not None:
+        strides = (config.check_output_stride(args.output_stride, "--output-stride"),)
+    print(summary(config, (args.size, args.size), strides, name=args.preset))
+    return 0
+
+
+def _example_folder(args: argparse.Namespace) -> int:
+    from atrous.data.folder import write_example_folder
+
+    root = write_example_folder(args.folder, args.train, args.val, args.size)
+    print(f"wrote {args.train} + {args.val} images, labels, splits/ and classes.toml into {root}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from atrous.export import export_model, parse_size
+
+    size = parse_size(args.size) if args.size else (513, 513)
+    out = export_model(args.checkpoint, args.out, args.format, output_stride=args.output_stride,
+                       size=size, dynamic=args.dynamic, bf16=args.bf16,
+                       overwrite=args.overwrite)  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
+    from atrous.export import FORMATS, OPSET
+
+    export = commands.add_parser(
+        "export", help="write the network as ONNX, torch.export or safetensors",
+        description=f"ONNX (opset {OPSET}) and torch.export write the inference network (BN "
+        "folded); safetensors the trainable weights with the configs in its metadata.",
+    )  # fmt: skip
+    export.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--out", default=None, help="default: the checkpoint's name, new suffix")
+    export.add_argument(
+        "--output-stride",
+        type=int,
+        default=None,
+        help="export at this output stride (default: the checkpoint's)",
+    )
+    export.add_argument("--size", default=None, help="input size HxW (default 513x513)")
+    export.add_argument("--dynamic", action="store_true", help="any height and width")
+    export.add_argument(
+        "--bf16", action="store_true", help="bf16 weights (torch-export, safetensors; not onnx)"
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    export.set_defaults(func=_export)
+
+
+def _add_example_folder(commands: argparse._SubParsersAction) -> None:
+    example = commands.add_parser(
+        "example-folder", help="write a small folder dataset (your own data's layout)",
+        description="Write images/, labels/, splits/ and classes.toml: synthetic scenes with "
+        "3 merged classes (background, wire, object), the layout of data.dataset = 'folder'.",
+    )  # fmt: skip
+    example.add_argument("folder", help="a new, empty folder")
+    example.add_argument("--train", type=int, default=200, help="training images")
+    example.add_argument("--val", type=int, default=50, help="val images")
+    example.add_argument("--size", type=int, default=128, help="image side")
+    example.set_defaults(func=_example_folder)
+
+
+def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
+    demo.add_argument("--out", default="figures", help="folder for the figures")
+    demo.add_argument("--run-dir", default="runs/demo", help="folder of the demo's training run")
+    add_set_and_quiet(demo, quiet="no progress bars")
+    demo.set_defaults(func=_demo)
+
+    summary = commands.add_parser(
+        "summary", help="parameters, FLOPs and per-stage feature maps and rates of a preset"
+    )
+    summary.add_argument("preset", help="a name from atrous.model.presets, e.g. tiny or resnet101")
+    summary.add_argument("--output-stride", type=int, default=None,
+                         help="only this output stride (default: all)")  # fmt: skip
+    summary.add_argument("--size", type=int, default=513, help="input side in pixels")
+    summary.set_defaults(func=_summary)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from atrous.experiments.report import write_report
+    from atrous.experiments.runner import recheck, reproduce
+
+    if args.recheck:
+        variant, _, seed = args.recheck.rpartition(":")
+        if not variant or not seed.isdigit():
+            raise AtrousError(
+                f"--recheck must be VARIANT:SEED (e.g. mg111:0), got {args.recheck!r}"
+            )
+        return 0 if recheck(args.name, variant, int(seed), args.results, args.budget) else 1
+
+    try:
+        rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
+                         results=args.results, progress=not args.quiet)  # fmt: skip
+    except KeyboardInterrupt:
+        interrupted("every finished run has its row; the same command continues the rest")
+    print(f"{args.name}: {len(rows)} new row(s)")
+    if args.budget == "full" and args.results is None:
+        print(f"wrote {write_report()}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from atrous.experiments.report import write_report
+
+    print(f"wrote {write_report(args.results, args.budget, args.store)}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``demo``, ``summary``, ``example-folder`` and ``export``."""
+    _add_demo_and_summary(commands)
+    _add_example_folder(commands)
+    _add_export(commands)

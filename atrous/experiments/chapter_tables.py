@@ -1,0 +1,67 @@
+"""The committed results as text, for the chapters to print beside their live runs.
+
+:func:`describe_results` says how many of an experiment's planned runs a results folder
+holds, with :func:`experiment_table` (each variant, the paper's mIOU, ours) and
+:func:`claims_table` (each claim, the paper's difference, ours, the verdict).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from atrous.experiments.claims import mean_std
+from atrous.experiments.judge import judge, paper_of, sort_rows
+from atrous.experiments.paths import default_results
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.rows import read_rows
+
+
+def fmt(x: float) -> str:
+    """A number of points with two decimals, ``n/a`` for NaN."""
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def experiment_table(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+    """A text table of one experiment: each variant, the paper's mIOU, ours (mean, sd, seeds)."""
+    experiment = EXPERIMENTS[name]
+    results = Path(results or default_results(budget))
+    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
+    lines = [f"{'variant':<16} {'paper':>7}  {'ours: mean':>10} {'sd':>5}  seeds"]
+    for v in experiment.variants:
+        runs = s.miou(v.name)
+        mean, sd = mean_std(runs.values())
+        lines.append(f"{v.name:<16} {fmt(paper_of(experiment, v.name)):>7}  {fmt(mean):>10} "
+                     f"{fmt(sd):>5}  {len(runs)}")  # fmt: skip
+    if s.stale:
+        lines.append(f"({len(s.stale)} stale row(s) not counted)")
+    return "\n".join(lines)
+
+
+def claims_table(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+    """A text table of one experiment's claims: the paper's difference, ours, the verdict."""
+    experiment = EXPERIMENTS[name]
+    results = Path(results or default_results(budget))
+    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
+    lines = []
+    for c in judge(experiment, s):
+        lines.append(f"{c.claim.describe()}: paper {c.paper_a - c.paper_b:+.2f}, ours "
+                     f"{c.interval.describe()} -> {c.verdict}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def describe_results(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+    """What ``results`` holds for ``name``: how many of the planned runs, the table of
+    variants and the claims (what the chapters print beside their live runs)."""
+    experiment = EXPERIMENTS[name]
+    results = Path(results or default_results(budget))
+    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
+    done, planned = len(s.current), len(s.current) + len(s.missing)
+    if not done:
+        return (f"{name}: no {budget}-budget results in {results} yet (0 of {planned} runs); "
+                f"`python -m atrous reproduce {name}` makes them.")  # fmt: skip
+    state = "complete" if not s.missing else "INCOMPLETE, so far"
+    return (
+        f"{name}: {budget}-budget results, {state}: {done} of {planned} runs\n\n"
+        f"{experiment_table(name, results, budget)}\n\n{claims_table(name, results, budget)}"
+    )

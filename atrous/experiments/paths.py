@@ -1,0 +1,38 @@
+"""Where the reproductions read and write: results folders and the store of trained networks.
+
+The full budget's rows are the committed results: ``results/`` of the source checkout that
+atrous is imported from, or ``./results`` under the current folder when atrous is an
+installed package. Quick rows never mix with them: they go to ``runs/reproduce-quick`` under
+the current folder, and trained networks to ``runs/reproduce/<budget>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def source_checkout() -> Path | None:
+    """The root of the source checkout holding this package, or None if it is installed."""
+    root = Path(__file__).resolve().parents[2]
+    is_checkout = (root / "pyproject.toml").is_file() and (root / "results").is_dir()
+    return root if is_checkout else None
+
+
+def committed_results() -> Path:
+    """The folder of the full budget's results (see the module docstring)."""
+    root = source_checkout()
+    return root / "results" if root else Path("results")
+
+
+def default_results(budget: str) -> Path:
+    """Where ``reproduce`` and ``report`` read and write the rows of ``budget``."""
+    return committed_results() if budget == "full" else Path("runs/reproduce-quick")
+
+
+def default_store(budget: str) -> Path:
+    """Where ``reproduce`` keeps the networks it trained at ``budget``."""
+    return Path("runs/reproduce") / budget
+
+
+#: The full budget's results folder, as found when atrous was imported.
+RESULTS = committed_results()

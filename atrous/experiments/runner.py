@@ -1,0 +1,224 @@
+"""Re-running the paper's comparisons at small scale: ``python -m atrous reproduce NAME``.
+
+For each variant of the experiment (:mod:`atrous.experiments.registry`) and each seed, the runner
+builds the config (base recipe + budget + the variant's changes + ``train.seed``), trains
+the network or finds it already trained, evaluates it on the val split and appends one row
+to ``results/NAME.csv``. Rows are written as they finish, so an interrupted experiment
+loses at most the run in progress, and that one resumes from its last checkpoint.
+
+**Resumable.** A row is identified by (variant, seed, config hash); the command skips rows
+already in the CSV, so re-running it continues where it stopped. It never rewrites a row:
+a row of an older config stays in the file (stale, see :mod:`atrous.experiments.report`) and the new
+row is appended beside it.
+
+**Trained once.** Trained networks live in ``runs/reproduce/<train hash>/`` (the hash of
+the config without its ``[eval]`` table), so variants that differ only in evaluation, in
+any experiment, share one training (Tab. 4, 6 and the eval half of Tab. 10).
+
+**Recorded.** Each row holds the mIOU and per-class IoU, the iterations, wall times,
+precision, the full config and its hash, a SHA-256 of the trained weights, the git commit
+and the machine (CPU model, threads, torch version). The same config on the same kind of
+machine gives the same weights hash and mIOU (training is deterministic on the CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from atrous.base.errors import AtrousError
+from atrous.experiments.design import BUDGETS, Experiment, Variant
+from atrous.experiments.fig4 import write_fig4
+from atrous.experiments.paths import default_results, default_store
+from atrous.experiments.plan import runs_to_do, variant_config, variant_overrides
+from atrous.experiments.plots import plot_experiment
+from atrous.experiments.provenance import cpu_model, git_commit, weights_sha256
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.rows import append_row, config_hash, read_rows, train_hash
+from atrous.inference.evaluate import evaluate_split
+from atrous.model.checkpoint import load_model
+from atrous.recipe.config import TrainConfig
+from atrous.recipe.configs import recipe_path
+from atrous.training.loop import train
+from atrous.training.run_folder import has_checkpoint
+
+
+def _train_in_process(config: TrainConfig, run_dir: Path, progress: bool):
+    resume = has_checkpoint(run_dir)
+    return train(config, run_dir, resume=resume, progress=progress).model
+
+
+def _train_with_torchrun(variant: Variant, seed: int, budget: str, run_dir: Path, threads: int):
+    """Train under ``torchrun`` with ``variant.replicas`` CPU processes (gloo)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={variant.replicas}", "-m", "atrous", "train",
+               str(recipe_path("reproduce")), "--run-dir", str(run_dir), "--quiet"]  # fmt: skip
+    for change in variant_overrides(variant, seed, budget):
+        command += ["--set", change]
+    if has_checkpoint(run_dir):
+        command.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // variant.replicas))}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise AtrousError(f"torchrun with {variant.replicas} processes failed "
+                          f"(exit {done.returncode}):\n{done.stderr[-3000:]}")  # fmt: skip
+    return load_model(run_dir)[0]
+
+
+def _run_dir(config: TrainConfig, variant: Variant, store: Path) -> Path:
+    """Where the store keeps the trained network of ``config``: one folder per train hash."""
+    return store / train_hash(config, variant.replicas)
+
+
+def trained_model(
+    config: TrainConfig, variant: Variant, seed: int, budget: str, store: Path, progress: bool
+) -> tuple[torch.nn.Module | None, dict[str, Any]]:
+    """The trained network of a run (trained now, or found in ``store``) and its record:
+    train_seconds, weights_sha256, iterations, status (``ok`` or why it failed)."""
+    run_dir = _run_dir(config, variant, store)
+    record_path = run_dir / "trained.json"
+    if record_path.is_file():
+        return load_model(run_dir)[0], json.loads(record_path.read_text())
+    tic = time.perf_counter()
+    try:
+        if variant.replicas > 1:
+            model = _train_with_torchrun(variant, seed, budget, run_dir, torch.get_num_threads())
+        else:
+            model = _train_in_process(config, run_dir, progress)
+    except FloatingPointError as error:  # a diverged run is a result, not a crash
+        seconds = round(time.perf_counter() - tic, 1)
+        record = {"status": f"diverged: {str(error).splitlines()[0]}",
+                  "train_seconds": seconds, "weights_sha256": "", "iterations": 0}  # fmt: skip
+        return None, record
+    record = {
+        "status": "ok",
+        "train_seconds": round(time.perf_counter() - tic, 1),
+        "weights_sha256": weights_sha256(model),
+        "iterations": config.train.iterations,
+    }
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    return model, record
+
+
+def stored_model(
+    variant: Variant, seed: int = 0, budget: str = "full", store: str | Path | None = None
+) -> torch.nn.Module | None:
+    """The trained network of (variant, seed) if the store holds it (eval mode), else None."""
+    config = variant_config(variant, seed, budget)
+    run_dir = _run_dir(config, variant, Path(store or default_store(budget)))
+    return load_model(run_dir)[0] if (run_dir / "trained.json").is_file() else None
+
+
+def run_one(
+    experiment: Experiment, variant: Variant, seed: int, budget: str, store: Path,
+    progress: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Train (or reuse) and evaluate one (variant, seed); the row for the CSV."""
+    config = variant_config(variant, seed, budget)
+    model, record = trained_model(config, variant, seed, budget, store, progress)
+    tic = time.perf_counter()
+    if model is None:
+        miou, iou, precision = math.nan, {}, config.eval.precision
+    else:
+        scores = evaluate_split(model, config, progress=False)
+        miou, precision = 100 * scores.miou, scores.settings["precision"]
+        names = scores.class_names or [str(i) for i in range(len(scores.iou))]
+        iou = {n: round(100 * float(v), 4) for n, v in zip(names, scores.iou, strict=True)}
+    return {
+        "experiment": experiment.name, "variant": variant.name, "seed": seed,
+        "budget": budget, "miou": round(miou, 4), "iou": iou, "status": record["status"],
+        "iterations": record["iterations"], "train_seconds": record["train_seconds"],
+        "eval_seconds": round(time.perf_counter() - tic, 1), "precision": precision,
+        "replicas": variant.replicas, "threads": torch.get_num_threads(), "cpu": cpu_model(),
+        "torch": torch.__version__, "commit": git_commit(),
+        "config_hash": config_hash(config, variant.replicas),
+        "train_hash": train_hash(config, variant.replicas),
+        "weights_sha256": record["weights_sha256"], "config": config.to_dict(),
+    }  # fmt: skip
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def reproduce(
+    name: str,
+    *,
+    seeds: int | None = None,
+    budget: str = "full",
+    only: Sequence[str] = (),
+    results: str | Path | None = None,
+    store: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run experiment ``name`` (see the module docstring); the rows it appended.
+
+    ``results`` defaults to ``results/`` for the full budget and ``runs/reproduce-quick``
+    for the quick one (quick rows are never mixed into the committed results); ``store``
+    (the trained networks) to ``runs/reproduce/<budget>``.
+    """
+    if name not in EXPERIMENTS:
+        raise AtrousError(f"unknown experiment {name!r}; the experiments are: "
+                          f"{', '.join(EXPERIMENTS)}")  # fmt: skip
+    experiment = EXPERIMENTS[name]
+    if budget not in BUDGETS:
+        raise AtrousError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
+    results = Path(results or default_results(budget))
+    store = Path(store or default_store(budget))
+    if name == "fig4":
+        write_fig4(results)
+        return []
+    path = results / f"{name}.csv"
+    todo = runs_to_do(experiment, path, seeds, budget, only)
+    added = []
+    bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
+    for variant, seed in bar:
+        bar.set_postfix(variant=variant.name, seed=seed)
+        row = run_one(experiment, variant, seed, budget, store, progress=False)
+        append_row(path, row)
+        added.append(row)
+        tqdm.write(f"{name} {variant.name} seed {seed}: mIOU {row['miou']:.2f} "
+                   f"({row['status']}, {row['train_seconds']:.0f} s)", file=sys.stderr)  # fmt: skip
+    bar.close()
+    if path.is_file():
+        plot_experiment(experiment, read_rows(path), results / f"{name}.png", budget)
+    return added
+
+
+def recheck(
+    name: str, variant: str, seed: int, results: str | Path | None = None, budget: str = "full"
+) -> bool:
+    """Re-train and re-evaluate one committed row from scratch (in a temporary store) and
+    say whether it gives the same weights hash and mIOU; prints both. A mismatch on another
+    kind of machine (CPU model, threads, torch version) is reported but expected."""
+    experiment = EXPERIMENTS[name]
+    v = experiment.variant(variant)
+    path = Path(results or default_results(budget)) / f"{name}.csv"
+    key = config_hash(variant_config(v, seed, budget), v.replicas)
+    rows = [r for r in read_rows(path) if (r["variant"], r["seed"], r["config_hash"]) ==
+            (variant, seed, key)]  # fmt: skip
+    if not rows:
+        raise AtrousError(f"{path} has no current row for {variant} seed {seed}")
+    row = rows[-1]
+    with tempfile.TemporaryDirectory() as store:
+        new = run_one(experiment, v, seed, budget, Path(store), progress=False)
+    same_kind = all(row[k] == new[k] for k in ("cpu", "threads", "torch", "precision"))
+    same = (row["weights_sha256"], row["miou"]) == (new["weights_sha256"], new["miou"])
+    for label, r in (("committed", row), ("re-run", new)):
+        print(f"{label:>9}: mIOU {r['miou']:.4f}, weights {r['weights_sha256'][:16]}, "
+              f"{r['cpu']}, {r['threads']} thread(s), torch {r['torch']}, {r['precision']}, "
+              f"commit {r['commit'][:12]}")  # fmt: skip
+    verdict = "the same" if same else "DIFFERENT"
+    kind = "the same kind of machine" if same_kind else "another kind of machine"
+    print(f"{verdict} weights hash and mIOU, on {kind}")
+    return same or not same_kind
