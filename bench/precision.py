@@ -234,7 +234,7 @@ def peak_case(repeats: int) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """The README's table of a results JSON: seconds, ratio to the first column, GFLOP/s."""
+    """The docs' speed table of a results JSON: seconds, ratio to the first column, GFLOP/s."""
     lines = [f"{results['cpu']}, {results['threads']} threads, torch {results['torch']} "
              f"(`{results['command']}`):", "", "| case | implementation | s | ratio | GFLOP/s |",
              "|---|---|---|---|---|"]  # fmt: skip

@@ -4,7 +4,12 @@ The docstrings are Google style with some reST in them, which mkdocstrings would
 verbatim. Before they are parsed, this rewrites:
 
 - roles ``:func:`name```, ``:class:`~pkg.Name``` (and mod, meth, attr, data, exc, obj) to
-  code spans (``~`` keeps the last component, as in Sphinx);
+  links to the object's API page, ``[`Name`][pkg.Name]``, which mkdocs-autorefs resolves and
+  the strict build checks (a role naming something that does not exist fails the build);
+  ``~`` keeps the last component, as in Sphinx. A name without its package is looked up in
+  the docstring's own module; ``:data:`` and ``:attr:`` link to the page of the module or
+  class holding them (constants have no anchor of their own). Names outside atrous and
+  reference (``torch.nn.Conv2d``, ``os.replace``) and private ones stay code spans;
 - ``:math:`x``` to ``$x$`` and a ``.. math::`` directive with its indented body to a
   ``$$ ... $$`` block, which ``pymdownx.arithmatex`` picks up (docs/hooks.py renders it);
 - a paragraph ending in ``::`` (a literal block follows) to one ending in ``:``.
@@ -17,14 +22,39 @@ from typing import Any
 
 from griffe import Extension, GriffeLoader, Module, Object
 
-_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj):`(~?)([^`]+)`")
+_ROLE = re.compile(r":(?:py:)?(func|class|mod|meth|attr|data|exc|obj):`(~?)([^`]+)`")
+_OURS = ("atrous", "reference")
 _MATH_ROLE = re.compile(r":math:`([^`]+)`")
 _LITERAL = re.compile(r"(?m)(\S)::$")
 
 
-def _role(match: re.Match[str]) -> str:
-    tilde, target = match.groups()
-    return f"`{target.rsplit('.', 1)[-1] if tilde else target}`"
+def _identifier(kind: str, target: str, obj: Object | None) -> str | None:
+    """The full name a role links to, or None to show it as code only."""
+    target = target.removesuffix("()")
+    if target.split(".")[0] in _OURS:
+        full = target
+    elif obj is not None and target.split(".")[0] in obj.module.members:
+        first, _, rest = target.partition(".")
+        member = obj.module.members[first]
+        # an imported name links to where it is defined (if that is ours)
+        path = member.target_path if member.is_alias else member.path
+        full = f"{path}.{rest}" if rest else path
+        if full.split(".")[0] not in _OURS:
+            return None
+    else:
+        return None
+    if kind in ("data", "attr"):
+        full = full.rsplit(".", 1)[0]
+    if any(part.startswith("_") for part in full.split(".")):
+        return None
+    return full
+
+
+def _role(match: re.Match[str], obj: Object | None = None) -> str:
+    kind, tilde, target = match.groups()
+    text = f"`{target.rsplit('.', 1)[-1] if tilde else target}`"
+    full = _identifier(kind, target, obj)
+    return f"[{text}][{full}]" if full else text
 
 
 def _indent(line: str) -> int:
@@ -50,17 +80,18 @@ def _math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
-def rst_to_markdown(text: str) -> str:
-    """The docstring ``text`` with its reST roles, math and literal markers as Markdown."""
+def rst_to_markdown(text: str, obj: Object | None = None) -> str:
+    """The docstring ``text`` (of ``obj``, where its own module's names are looked up) with
+    its reST roles, math and literal markers as Markdown."""
     text = _math_blocks(text)
     text = _MATH_ROLE.sub(r"$\1$", text)
-    text = _ROLE.sub(_role, text)
+    text = _ROLE.sub(lambda m: _role(m, obj), text)
     return _LITERAL.sub(r"\1:", text)
 
 
 def _rewrite(obj: Object) -> None:
     if obj.docstring is not None:
-        obj.docstring.value = rst_to_markdown(obj.docstring.value)
+        obj.docstring.value = rst_to_markdown(obj.docstring.value, obj)
 
 
 class RstToMarkdown(Extension):

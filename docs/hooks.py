@@ -12,7 +12,9 @@ At every build, found anew (nothing here lists a chapter or a module by name):
 - ``compare-paper.md``: every table of the paper, its numbers beside ours
   (:data:`atrous.experiments.paper.RESULTS`, the results CSVs through
   :mod:`atrous.experiments.report`);
-- ``figures/*.png``: the landing page's figures, drawn from :mod:`reference`.
+- ``figures/*.png``: the landing page's figures, drawn from :mod:`reference`;
+- the benchmark tables of ``speed.md``: every ``bench/results/*.json``, rendered where the page
+  says ``<!-- speed-table -->`` (:func:`speed_tables`), so that no measured time is typed by hand.
 
 Math is rendered to MathML while building (``pymdownx.arithmatex`` in Markdown, ``$...$`` in
 the notebooks' Markdown cells), so no page loads a script from the network: the site works
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import logging
 import math
 import re
@@ -38,6 +41,8 @@ from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
+BENCH = ROOT / "bench" / "results"
+SPEED_MARKER = "<!-- speed-table -->"
 PACKAGES = ("atrous", "reference")
 log = logging.getLogger("mkdocs.hooks.atrous")
 
@@ -68,15 +73,30 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     config.nav = [
         {"Home": "index.md"},
         {"Installation": "install.md"},
+        {"The demo": "demo.md"},
         {
             "Chapters": [
                 {notebooks.title(c): f"chapters/{c.stem}.ipynb"} for c in notebooks.chapters()
             ]
         },
+        {
+            "Using atrous": [
+                {"The network": "network.md"},
+                {"Data": "data.md"},
+                {"Training, evaluation and inference": "protocol.md"},
+                {"Batch norm": "batch-norm.md"},
+                {"Train on your own data": "own-data.md"},
+                {"Export": "export.md"},
+                {"Speed on a CPU": "speed.md"},
+                {"Check your own implementation": "check-your-implementation.md"},
+            ]
+        },
+        {"The NumPy reference": "reference.md"},
         {"Explorer": "explorer.md"},
         {"Results": "results/index.md"},
         {"Compare to the paper": "compare-paper.md"},
         {"Compare to other implementations": "compare-implementations.md"},
+        {"Layout": "layout.md"},
         {
             "API reference": [
                 {package: [{m: f"api/{m}.md"} for m in modules(package)]} for package in PACKAGES
@@ -218,6 +238,50 @@ def compare_paper_page() -> str:
     lines += ["", "## Fig. 4", "", "Exact (`reference.valid_weights`), no training:", ""]
     lines += [f"- {text}: {'agrees' if ok else 'disagrees'}" for text, ok in fig4_checks()]
     return "\n".join(lines) + "\n"
+
+
+# --- the benchmark tables ------------------------------------------------------------------------
+
+
+def speed_table(name: str, results: dict) -> str:
+    """One ``bench/precision.py`` results file as Markdown: the machine and commit it records,
+    then each case's seconds, ratio to the case's first implementation and GFLOP/s."""
+    commit = results.get("commit")
+    made = f"commit {commit[:7]}" if commit else "commit not recorded"
+    bf16 = ", native bf16" if results.get("native_bf16") else ""
+    machine = f"{results['cpu']}{bf16}, {results['threads']} threads, torch {results['torch']}"
+    lines = [
+        f"### `{name}`",
+        "",
+        f"{machine}, {made} (`{results['command']}`):",
+        "",
+        "| case | implementation | s | ratio | GFLOP/s |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        first = next(iter(row["results"].values()))["s"]
+        for impl, r in row["results"].items():
+            rate = f"{r['gflop_per_s']:.0f}" if "gflop_per_s" in r else "-"
+            lines.append(f"| {row['case']} | {impl} | {r['s']:.3f} | {first / r['s']:.2f}x "
+                         f"| {rate} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def speed_tables(folder: Path | None = None) -> str:
+    """Every ``*.json`` of ``folder`` (default ``bench/results``) as a table: those that
+    record their commit first, then by name."""
+    folder = BENCH if folder is None else folder
+    found = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")}
+    if not found:
+        return "No benchmark results yet (`bench/results/*.json`, from `bench/precision.py`).\n"
+    names = sorted(found, key=lambda n: ("commit" not in found[n], n))
+    return "\n".join(speed_table(n, found[n]) for n in names)
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if page.file.src_uri == "speed.md" and SPEED_MARKER not in markdown:
+        log.warning("speed.md has no %s: the benchmark tables have no place", SPEED_MARKER)
+    return markdown.replace(SPEED_MARKER, speed_tables()) if SPEED_MARKER in markdown else markdown
 
 
 # --- the landing page's figures -------------------------------------------------------------------

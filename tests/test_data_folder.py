@@ -1,5 +1,5 @@
 """Your own data: the folder dataset (atrous.data.folder), fine-tuning to other classes with
-train.init_skip, and the README's example end to end at a tiny size."""
+train.init_skip, and the example of docs/src/own-data.md end to end at a tiny size."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from atrous.cli import main
 from atrous.data.folder import FolderDataset, read_classes, write_example_folder
 from atrous.model.checkpoint import read_checkpoint
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+OWN_DATA_PAGE = Path(__file__).resolve().parent.parent / "docs" / "src" / "own-data.md"
 CONFIGS = Path(__file__).resolve().parent.parent / "atrous" / "configs"
 torch.set_num_threads(1)
 
@@ -104,11 +104,11 @@ def test_the_example_folder_refuses_a_folder_in_use(tmp_path):
 
 @pytest.mark.slow
 def test_own_data_end_to_end_as_the_readme_says(tmp_path, monkeypatch, capsys):
-    """The README's five lines at a tiny size: example folder, a start checkpoint, fine-tune
+    """The own-data page's five lines at a tiny size: example folder, a start checkpoint, fine-tune
     to 3 classes with init_skip, evaluate, predict with the folder's names and colours."""
     monkeypatch.chdir(tmp_path)
-    text = README.read_text()
-    section = text[text.index("## Train on your own data") :]
+    text = OWN_DATA_PAGE.read_text()
+    section = text[text.index("# Train on your own data") :]
     lines = [ln for ln in re.search(r"```bash\n(.*?)```", section, re.S)[1].splitlines() if ln]
     assert len(lines) <= 5
     small = ["--set", "train.iterations=2", "--set", "train.batch_size=2", "--quiet"]

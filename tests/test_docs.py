@@ -8,11 +8,12 @@ also checked on their own, on results folders that hold nothing yet or a CSV bei
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_results_pages_with_some_results(hooks: ModuleType, tmp_path: Path, monk
         row = dict.fromkeys(COLUMNS, "")
         row.update(experiment="tab9", variant="batch16", seed=seed, budget="full", miou=miou,
                    iou={}, replicas=1, iterations=1, threads=1, train_seconds=1.0,
-                   eval_seconds=1.0, config_hash=config_hash(config, 1), config={})  # fmt: skip
+                   eval_seconds=1.0, config_hash=config_hash(config, 1),
+                   config=config.to_dict())  # fmt: skip
         append_row(results / "tab9.csv", row)
     (results / "tab1.csv").write_text(",".join(COLUMNS) + "\ntab1,os8,0\n")  # being written
     (results / "tab9.png").write_bytes(b"\x89PNG")
@@ -108,7 +110,53 @@ def test_results_pages_with_some_results(hooks: ModuleType, tmp_path: Path, monk
     paper = hooks.compare_paper_page()
     assert "| batch size, 16 | 77.21 | 62.00 &plusmn; 1.41 (2 seeds) | `tab9/batch16` |" in paper
     assert "| batch size, 4 | 64.43 | not yet run | `tab9/batch4` |" in paper
-    assert "`results/tab1.csv` could not be read" in paper
+    assert "| ResNet-50 block7, output_stride, 8 | 75.18 | not yet run | `tab1/os8` |" in paper
+
+
+def test_speed_tables_are_generated_from_the_bench_json(hooks: ModuleType, tmp_path) -> None:
+    """Every ratio of every ``bench/results/*.json`` is in its own table, under its machine and
+    commit; the speed page itself types no table row, only the marker the tables replace."""
+    text = hooks.speed_tables()
+    paths = sorted((ROOT / "bench" / "results").glob("*.json"))
+    assert paths
+    for path in paths:
+        results = json.loads(path.read_text())
+        section = text.split(f"### `{path.name}`\n", 1)[1].split("\n### ", 1)[0]  # its table
+        commit = results.get("commit")
+        assert (f"commit {commit[:7]}" if commit else "commit not recorded") in section
+        assert results["cpu"] in section
+        for row in results["rows"]:
+            first = next(iter(row["results"].values()))["s"]
+            for name, r in row["results"].items():
+                ratio = f"{first / r['s']:.2f}x"
+                assert f"| {row['case']} | {name} | {r['s']:.3f} | {ratio} |" in section
+    page = (ROOT / "docs" / "src" / "speed.md").read_text()
+    assert page.count(hooks.SPEED_MARKER) == 1
+    assert not [line for line in page.splitlines() if line.lstrip().startswith("|")]
+    page_file = SimpleNamespace(file=SimpleNamespace(src_uri="speed.md"))
+    assert text in hooks.on_page_markdown(page, page_file, None, None)
+    assert "No benchmark results yet" in hooks.speed_tables(tmp_path)
+
+
+def test_every_hand_written_page_is_in_the_nav(hooks: ModuleType) -> None:
+    def pages(nav: object) -> list[str]:
+        if isinstance(nav, str):
+            return [nav]
+        items = nav.values() if isinstance(nav, dict) else nav
+        return [page for item in items for page in pages(item)]
+
+    nav = pages(hooks.on_config(SimpleNamespace(nav=None)).nav)
+    written = {p.name for p in (ROOT / "docs" / "src").glob("*.md")}
+    assert written <= set(nav), f"not in the navigation: {sorted(written - set(nav))}"
+
+
+def test_the_readme_links_to_files_that_exist() -> None:
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    assert links
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+    assert len(text.splitlines()) <= 170
 
 
 def test_math_becomes_mathml(hooks: ModuleType) -> None:
@@ -129,6 +177,14 @@ def test_rst_roles_become_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
         ".. math::\n\n    y = x\n\nThe layout::\n\n    a/b\n"
     )
     assert rst_to_markdown(text) == (
-        "See `valid_weight_counts` and `Config`.\n\n$$\ny = x\n$$\n\nThe layout:\n\n    a/b"
+        "See `valid_weight_counts` and [`Config`][atrous.model.config.Config].\n\n$$\ny = x\n"
+        "$$\n\nThe layout:\n\n    a/b"
     )
     assert rst_to_markdown("rate :math:`r`") == "rate $r$"
+    # constants link to their module's page; other packages and private names stay code
+    assert rst_to_markdown(":data:`atrous.experiments.paper.RESULTS`") == (
+        "[`atrous.experiments.paper.RESULTS`][atrous.experiments.paper]"
+    )
+    assert rst_to_markdown(":class:`torch.nn.Conv2d` :func:`atrous.x._hidden`") == (
+        "`torch.nn.Conv2d` `atrous.x._hidden`"
+    )

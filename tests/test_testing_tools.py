@@ -3,8 +3,8 @@
 torch's conv2d with dilation passes the Eq. 1 check; our DeepLabv3 passes the whole-network
 check; deliberately wrong implementations (off-by-one padding, the rate applied as a stride,
 multi-grid rates that replace the block's rate instead of multiplying it) are caught with a
-message that names what differs. The README's "Check your own implementation" example is
-read from the README and run.
+message that names what differs. The example of docs/src/check-your-implementation.md is
+read from the page and run.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reference.testing import assert_atrous_conv_matches
 from tests.strategies import seeds
 from tests.strategies_model import random_model
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CHECK_PAGE = Path(__file__).resolve().parent.parent / "docs/src/check-your-implementation.md"
 
 
 def test_torchs_dilated_conv2d_is_eq_1():
@@ -85,12 +85,12 @@ def test_weights_in_other_names_go_through_name_map():
 
 
 def test_the_readme_example_runs():
-    text = README.read_text()
-    section = text[text.index("## Check your own implementation") :]
+    text = CHECK_PAGE.read_text()
+    section = text[text.index("# Check your own implementation") :]
     code = re.search(r"```python\n(.*?)```", section, re.S)[1]
     assert len(code.strip().splitlines()) <= 14
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)  # defines the test functions
+    exec(compile(code, str(CHECK_PAGE), "exec"), namespace)  # defines the test functions
     tests = [f for name, f in namespace.items() if name.startswith("test_")]
     assert tests
     for test in tests:

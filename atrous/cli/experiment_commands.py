@@ -15,7 +15,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     if args.recheck:
         variant, _, seed = args.recheck.rpartition(":")
-        if not variant or not seed.isdigit():
+        if not variant or not (seed.isascii() and seed.isdigit()):
             raise AtrousError(
                 f"--recheck must be VARIANT:SEED (e.g. mg111:0), got {args.recheck!r}"
             )
@@ -23,7 +23,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     try:
         rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
-                         results=args.results, progress=not args.quiet)  # fmt: skip
+                         results=args.results, store=args.store,
+                         progress=not args.quiet)  # fmt: skip
     except KeyboardInterrupt:
         interrupted("every finished run has its row; the same command continues the rest")
     print(f"{args.name}: {len(rows)} new row(s)")
@@ -35,7 +36,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from atrous.experiments.report import write_report
 
-    print(f"wrote {write_report(args.results, args.budget, args.store)}")
+    print(f"wrote {write_report(args.results, args.budget, args.store, args.overwrite)}")
     return 0
 
 
@@ -66,18 +67,25 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                            help="re-run one committed row from scratch and compare its "
                            "weights hash and mIOU (exit 1 if they differ on the same kind of "
                            "machine)")  # fmt: skip
+    reproduce.add_argument("--store", default=None,
+                           help="folder of the trained networks, shared by all experiments "
+                           "(default: runs/reproduce/BUDGET)")  # fmt: skip
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
     reproduce.set_defaults(func=_reproduce)
 
     report = commands.add_parser(
         "report", help="write results/README.md and the figures from the results CSVs"
     )
-    report.add_argument("--results", default="results", help="folder of the CSVs")
+    report.add_argument("--results", default=None,
+                        help="folder of the CSVs (default: results/ at the full budget, "
+                        "runs/reproduce-quick at quick)")  # fmt: skip
     report.add_argument("--budget", choices=sorted(BUDGETS), default="full",
                         help="which rows count (the others are stale)")  # fmt: skip
     report.add_argument("--store", default=None,
                         help="the trained runs, for the loss curves (default: "
                         "runs/reproduce/BUDGET)")  # fmt: skip
+    report.add_argument("--overwrite", action="store_true",
+                        help="replace a report that counts more finished runs")  # fmt: skip
     report.set_defaults(func=_report)
 
 

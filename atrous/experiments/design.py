@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from atrous.base.errors import AtrousError
+
 #: The shipped recipe (:func:`atrous.recipe.configs.recipe_path`) every variant changes.
 BASE_RECIPE = "reproduce"
 #: Seeds of a variant that a claim compares, at the full budget (others get one).
@@ -87,7 +89,7 @@ class Experiment:
         for v in self.variants:
             if v.name == name:
                 return v
-        raise KeyError(f"experiment {self.name} has no variant {name!r}; it has: "
+        raise AtrousError(f"experiment {self.name} has no variant {name!r}; it has: "
                        f"{', '.join(v.name for v in self.variants)}")  # fmt: skip
 
     def compared(self) -> set[str]:

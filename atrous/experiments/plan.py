@@ -17,6 +17,9 @@ from atrous.experiments.rows import config_hash, read_rows
 from atrous.recipe.config import TrainConfig, load_config
 from atrous.recipe.configs import recipe_path
 
+#: The most seeds a variant may get (each is a training run).
+MAX_SEEDS = 100
+
 
 def variant_overrides(variant: Variant, seed: int, budget: str) -> list[str]:
     """The ``--set`` changes of the base recipe for ``variant`` at ``seed`` and ``budget``."""
@@ -38,8 +41,8 @@ def planned_runs(
     for name in only:
         experiment.variant(name)  # names a missing one
     claimed = seeds if seeds is not None else (FULL_SEEDS if budget == "full" else 1)
-    if claimed < 1:
-        raise AtrousError(f"--seeds must be >= 1, got {claimed}")
+    if not 1 <= claimed <= MAX_SEEDS:
+        raise AtrousError(f"--seeds must be from 1 to {MAX_SEEDS}, got {claimed}")
     return [
         (v, seed)
         for v in experiment.variants

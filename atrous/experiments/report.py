@@ -18,8 +18,10 @@ every mean and verdict, and counted as missing. Nothing is deleted.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
+from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
 from atrous.experiments.chapter_tables import fmt
 from atrous.experiments.claims import mean_std
@@ -166,21 +168,50 @@ def render_readme(
     return "\n".join(lines), judged
 
 
+def finished_runs(readme: str) -> dict[str, int]:
+    """Experiment name -> the finished runs its section of a report counts (``Runs: k``)."""
+    counts = {}
+    for section in re.split(r"^## ", readme, flags=re.M)[1:]:
+        runs = re.search(r"^Runs: (\d+) of", section, re.M)
+        if runs:
+            counts[section.split(":", 1)[0]] = int(runs[1])
+    return counts
+
+
+def _check_not_fewer(path: Path, text: str) -> None:
+    """Refuse to replace a report whose sections count more finished runs than ``text``'s."""
+    if not path.is_file():
+        return
+    old, new = finished_runs(path.read_text()), finished_runs(text)
+    fewer = [f"{n} ({old[n]} -> {new.get(n, 0)})" for n in old if new.get(n, 0) < old[n]]
+    if fewer:
+        raise AtrousError(
+            f"{path} counts more finished runs than these rows give for {', '.join(fewer)}: "
+            f"is --results or --budget the one you meant? --overwrite replaces it anyway"
+        )
+
+
 def write_report(
-    results: str | Path | None = None, budget: str = "full", store: str | Path | None = None
-) -> Path:
+    results: str | Path | None = None, budget: str = "full", store: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:  # fmt: skip
     """Write ``README.md``, ``summary.png`` and every ``NAME.png`` into ``results`` (default:
     the folder of ``budget``'s rows), and ``NAME-curves.png`` where ``store`` (default
-    ``runs/reproduce/<budget>``) holds the runs."""
+    ``runs/reproduce/<budget>``) holds the runs. A report whose sections would count fewer
+    finished runs than the one it replaces is refused (AtrousError) unless ``overwrite``."""
     results = Path(results or default_results(budget))
+    if results.exists() and not results.is_dir():
+        raise AtrousError(f"--results {str(results)!r} is a file; give the folder of the CSVs")
     store = Path(store or default_store(budget))
+    text, judged = render_readme(results, budget)
+    if not overwrite:
+        _check_not_fewer(results / "README.md", text)
     results.mkdir(parents=True, exist_ok=True)
     for name, experiment in EXPERIMENTS.items():
         rows = read_rows(results / f"{name}.csv") if name != "fig4" else []
         if rows:
             plot_experiment(experiment, rows, results / f"{name}.png", budget)
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
-    text, judged = render_readme(results, budget)
     if any(judged.values()):
         plot_summary(judged, results / "summary.png")
     path = results / "README.md"

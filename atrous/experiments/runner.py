@@ -37,7 +37,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
+from atrous.base.locks import held_or_refuse, held_or_wait
 from atrous.experiments.design import BUDGETS, Experiment, Variant
 from atrous.experiments.fig4 import write_fig4
 from atrous.experiments.paths import default_results, default_store
@@ -85,11 +87,38 @@ def trained_model(
     config: TrainConfig, variant: Variant, seed: int, budget: str, store: Path, progress: bool
 ) -> tuple[torch.nn.Module | None, dict[str, Any]]:
     """The trained network of a run (trained now, or found in ``store``) and its record:
-    train_seconds, weights_sha256, iterations, status (``ok`` or why it failed)."""
+    train_seconds, weights_sha256, iterations, status (``ok`` or why it failed). Two
+    processes that need the same network never train it twice at once: the second waits
+    for the first (a lock per training hash) and then finds it trained."""
     run_dir = _run_dir(config, variant, store)
-    record_path = run_dir / "trained.json"
-    if record_path.is_file():
-        return load_model(run_dir)[0], json.loads(record_path.read_text())
+    with held_or_wait(run_dir / "trained.json", f"training the network {run_dir}"):
+        record = trained_record(run_dir)
+        if record is not None:
+            return load_model(run_dir)[0], record
+        return _train(config, variant, seed, budget, run_dir, progress)
+
+
+def trained_record(run_dir: Path) -> dict[str, Any] | None:
+    """The record ``trained.json`` of a finished training in the store, None if there is
+    none; AtrousError naming the file if it is damaged."""
+    path = run_dir / "trained.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or not {"status", "weights_sha256"} <= set(record):
+        raise AtrousError(f"{path} is damaged (not the JSON record of a training): delete it "
+                          f"and the same command trains again, resuming from the run's "
+                          f"checkpoint")  # fmt: skip
+    return record
+
+
+def _train(
+    config: TrainConfig, variant: Variant, seed: int, budget: str, run_dir: Path, progress: bool
+) -> tuple[torch.nn.Module | None, dict[str, Any]]:
+    """Train the network of a run now; the model (None if it diverged) and its record."""
     tic = time.perf_counter()
     try:
         if variant.replicas > 1:
@@ -107,7 +136,7 @@ def trained_model(
         "weights_sha256": weights_sha256(model),
         "iterations": config.train.iterations,
     }
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(run_dir / "trained.json", json.dumps(record, indent=2) + "\n")
     return model, record
 
 
@@ -117,7 +146,7 @@ def stored_model(
     """The trained network of (variant, seed) if the store holds it (eval mode), else None."""
     config = variant_config(variant, seed, budget)
     run_dir = _run_dir(config, variant, Path(store or default_store(budget)))
-    return load_model(run_dir)[0] if (run_dir / "trained.json").is_file() else None
+    return load_model(run_dir)[0] if trained_record(run_dir) is not None else None
 
 
 def run_one(
@@ -173,14 +202,35 @@ def reproduce(
     experiment = EXPERIMENTS[name]
     if budget not in BUDGETS:
         raise AtrousError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
-    results = Path(results or default_results(budget))
+    results = results_folder(results, budget)
     store = Path(store or default_store(budget))
     if name == "fig4":
         write_fig4(results)
         return []
     path = results / f"{name}.csv"
+    with held_or_refuse(path, f"reproduce {name} (writing {path})"):
+        added = _run_all(experiment, path, seeds, budget, only, store, progress)
+    if path.is_file():
+        plot_experiment(experiment, read_rows(path), results / f"{name}.png", budget)
+    return added
+
+
+def results_folder(results: str | Path | None, budget: str) -> Path:
+    """``results`` (default: the folder of ``budget``'s rows), checked to be a folder."""
+    folder = Path(results or default_results(budget))
+    if folder.exists() and not folder.is_dir():
+        raise AtrousError(f"--results {str(folder)!r} is a file; give a folder (it holds "
+                          f"one NAME.csv per experiment)")  # fmt: skip
+    return folder
+
+
+def _run_all(
+    experiment: Experiment, path: Path, seeds: int | None, budget: str, only: Sequence[str],
+    store: Path, progress: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run every planned run without a current row in ``path``, appending a row as each ends."""
+    name, added = experiment.name, []
     todo = runs_to_do(experiment, path, seeds, budget, only)
-    added = []
     bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
     for variant, seed in bar:
         bar.set_postfix(variant=variant.name, seed=seed)
@@ -190,8 +240,6 @@ def reproduce(
         tqdm.write(f"{name} {variant.name} seed {seed}: mIOU {row['miou']:.2f} "
                    f"({row['status']}, {row['train_seconds']:.0f} s)", file=sys.stderr)  # fmt: skip
     bar.close()
-    if path.is_file():
-        plot_experiment(experiment, read_rows(path), results / f"{name}.png", budget)
     return added
 
 
@@ -201,14 +249,18 @@ def recheck(
     """Re-train and re-evaluate one committed row from scratch (in a temporary store) and
     say whether it gives the same weights hash and mIOU; prints both. A mismatch on another
     kind of machine (CPU model, threads, torch version) is reported but expected."""
+    if name not in EXPERIMENTS or name == "fig4":
+        raise AtrousError(f"--recheck needs an experiment with runs, not {name!r}")
     experiment = EXPERIMENTS[name]
     v = experiment.variant(variant)
-    path = Path(results or default_results(budget)) / f"{name}.csv"
+    path = results_folder(results, budget) / f"{name}.csv"
     key = config_hash(variant_config(v, seed, budget), v.replicas)
     rows = [r for r in read_rows(path) if (r["variant"], r["seed"], r["config_hash"]) ==
             (variant, seed, key)]  # fmt: skip
     if not rows:
-        raise AtrousError(f"{path} has no current row for {variant} seed {seed}")
+        raise AtrousError(f"{path} has no current row of {variant} seed {seed} at the "
+                          f"{budget} budget; --recheck re-runs a row that exists (see "
+                          f"`python -m atrous report --budget {budget}`)")  # fmt: skip
     row = rows[-1]
     with tempfile.TemporaryDirectory() as store:
         new = run_one(experiment, v, seed, budget, Path(store), progress=False)

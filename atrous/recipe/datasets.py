@@ -44,7 +44,7 @@ def _check_roots(data: DataConfig, split: str) -> None:
         if not Path(root).is_dir():
             raise AtrousFileNotFoundError(
                 f"data.{key} {root!r} is not a folder: the {data.dataset!r} dataset must "
-                f"be downloaded first (see the README) and data.{key} set to it"
+                f"be downloaded first (docs/src/data.md lists where) and data.{key} set to it"
             )
 
 
