@@ -16,7 +16,9 @@ code's walk over the blocks, so that the two are independent opinions of Sec. 3.
   stride 2 only if ``natural(b) <= output_stride``, and its rate is whatever the resolution
   lost, ``max(1, natural(b) / output_stride)``;
 - units of block4..block7 multiply that rate by ``multi_grid[i % 3]`` (Sec. 3.2.1);
-- ASPP rates are ``rate * 16 / output_stride`` (Sec. 3.3).
+- ASPP rates are ``rate * 16 / output_stride`` (Sec. 3.3);
+- with ``rate_scale`` s (our extension, for feature maps smaller than the paper's), every
+  rate of block4..block7 and of ASPP becomes ``floor(rate * s + 0.5)``, at least 1.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def block_strides_and_rates(config: Any) -> list[tuple[int, list[int]]]:
         rates = [g * rate for g in grid]
         if config.first_unit_previous_rate:
             rates[0] = grid[0] * previous_rate
+        if b >= 4:
+            rates = [_scaled(r, config) for r in rates]
         blocks.append((stride, rates))
     return blocks
 
@@ -126,7 +130,13 @@ def aspp_rates(config: Any) -> list[int]:
     rates = [r * 16 / config.output_stride for r in config.aspp_rates]
     if any(r != int(r) for r in rates):
         raise ValueError(f"ASPP rates {rates} are not integers")
-    return [int(r) for r in rates]
+    return [_scaled(int(r), config) for r in rates]
+
+
+def _scaled(rate: int, config: Any) -> int:
+    """``rate`` times the config's ``rate_scale`` (1 if it has none), rounded half up, >= 1."""
+    scale = getattr(config, "rate_scale", 1.0)
+    return rate if scale == 1.0 else max(1, int(np.floor(rate * scale + 0.5)))
 
 
 # --------------------------------------------------------------------------------------------

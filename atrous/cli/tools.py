@@ -32,8 +32,9 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _example_folder(args: argparse.Namespace) -> int:
-    from atrous.data.folder import write_example_folder
+    from atrous.data.folder import check_example_args, write_example_folder
 
+    check_example_args(args.train, args.val, args.size, prefix="--")
     root = write_example_folder(args.folder, args.train, args.val, args.size)
     print(f"wrote {args.train} + {args.val} images, labels, splits/ and classes.toml into {root}")
     return 0
@@ -60,7 +61,9 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     export.add_argument("checkpoint", help="a checkpoint.pt or a run folder holding one")
     export.add_argument("--format", required=True, choices=FORMATS)
-    export.add_argument("--out", default=None, help="default: the checkpoint's name, new suffix")
+    export.add_argument("--out", default=None,
+                        help="default: the checkpoint's name, new suffix (never the checkpoint "
+                        "itself)")  # fmt: skip
     export.add_argument(
         "--output-stride",
         type=int,
@@ -83,14 +86,16 @@ def _add_example_folder(commands: argparse._SubParsersAction) -> None:
         "3 merged classes (background, wire, object), the layout of data.dataset = 'folder'.",
     )  # fmt: skip
     example.add_argument("folder", help="a new, empty folder")
-    example.add_argument("--train", type=int, default=200, help="training images")
-    example.add_argument("--val", type=int, default=50, help="val images")
-    example.add_argument("--size", type=int, default=128, help="image side")
+    example.add_argument("--train", type=int, default=200, help="training images (>= 1)")
+    example.add_argument("--val", type=int, default=50, help="val images (>= 1)")
+    example.add_argument("--size", type=int, default=128, help="image side (32 to 1024)")
     example.set_defaults(func=_example_folder)
 
 
 def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser("demo", help="the README's first command (see `make demo`)")
+    demo = commands.add_parser(
+        "demo", help="train, evaluate and plot the demo (what `make demo` runs)"
+    )
     demo.add_argument("--out", default="figures", help="folder for the figures")
     demo.add_argument("--run-dir", default="runs/demo", help="folder of the demo's training run")
     add_set_and_quiet(demo, quiet="no progress bars")

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from atrous.base.errors import AtrousError, AtrousFileNotFoundError
-from atrous.data.palette import IGNORE_INDEX, outside_classes
+from atrous.data.palette import IGNORE_COLOUR, IGNORE_INDEX, outside_classes
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -33,9 +33,14 @@ def require_file(path: Path, what: str) -> Path:
 
 
 def read_split(path: Path) -> list[str]:
-    """The ids listed one per line in a split file (blank lines skipped)."""
+    """The ids listed one per line in a split file (blank lines skipped; UTF-8, a byte order
+    mark allowed)."""
     require_file(path, "split list")
-    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise AtrousError(f"split list {path} is not UTF-8 text: {error}") from None
+    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
     if not ids:
         raise AtrousError(f"split list {path} is empty")
     return ids
@@ -114,8 +119,9 @@ def read_index_png(path: Path, colours: np.ndarray | None = None) -> np.ndarray:
 
     A palette ("P") or grey ("L") PNG stores class indices: the indices are the labels,
     never the palette's colours. An RGB(A) colour mask is read through ``colours`` (K, 3),
-    colour ``colours[k]`` being class ``k``; without ``colours``, or with a colour that is
-    no class's, it is an error naming the file (and the colour).
+    colour ``colours[k]`` being class ``k`` and :data:`~atrous.data.palette.IGNORE_COLOUR`
+    the ignore label 255 (unless a class has that colour); without ``colours``, or with a
+    colour that is neither, it is an error naming the file (and the colour).
     """
     image = _open(path)
     if image.mode in ("P", "L"):
@@ -128,13 +134,16 @@ def read_index_png(path: Path, colours: np.ndarray | None = None) -> np.ndarray:
     rgb = np.asarray(image.convert("RGB")).astype(np.int64)
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
     label = np.full(codes.shape, -1, dtype=np.int64)
+    r, g, b = IGNORE_COLOUR.astype(np.int64)
+    label[codes == (r << 16 | g << 8 | b)] = IGNORE_INDEX
     for k, (r, g, b) in enumerate(np.asarray(colours, dtype=np.int64)):
         label[codes == (r << 16 | g << 8 | b)] = k
     if (label < 0).any():
         y, x = np.argwhere(label < 0)[0]
         raise AtrousError(
             f"label {path}: colour {tuple(int(v) for v in rgb[y, x])} at (row {y}, col {x}) is "
-            f"no class's colour in the class file"
+            f"no class's colour in the class file, nor the ignore colour "
+            f"{tuple(IGNORE_COLOUR.tolist())} (label {IGNORE_INDEX})"
         )
     return label
 
@@ -152,14 +161,23 @@ def check_sample(
 
 
 def check_class_count(dataset: Any, num_classes: int, name: str) -> None:
-    """A dataset that declares more classes (``num_classes``) than the network predicts is
-    refused before any work: AtrousError naming ``data.dataset`` ``name``."""
+    """Refused before any work, AtrousError naming ``data.dataset`` ``name``: a dataset that
+    declares more classes (``num_classes``) than the network predicts; and one whose classes
+    come from a class file (``class_file``, the folder dataset) listing fewer (evaluation
+    scores each class of the file, so the numbers must agree)."""
     declared = getattr(dataset, "num_classes", None)
     if declared is not None and declared > num_classes:
         raise AtrousError(
             f"data.dataset {name!r} has {declared} classes but model.num_classes is "
             f"{num_classes}: set model.num_classes = {declared} (labels are 0..{declared - 1} "
             f"and 255)"
+        )
+    listed_in = getattr(dataset, "class_file", None)
+    if declared is not None and listed_in is not None and declared < num_classes:
+        raise AtrousError(
+            f"model.num_classes is {num_classes} but the class file {listed_in} of "
+            f"data.dataset {name!r} lists {declared} classes: set model.num_classes = "
+            f"{declared}, or list all {num_classes} classes in the class file"
         )
 
 

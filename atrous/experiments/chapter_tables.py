@@ -44,7 +44,7 @@ def claims_table(name: str, results: str | Path | None = None, budget: str = "fu
     results = Path(results or default_results(budget))
     s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
     lines = []
-    for c in judge(experiment, s):
+    for c in judge(experiment, s, budget):
         lines.append(f"{c.claim.describe()}: paper {c.paper_a - c.paper_b:+.2f}, ours "
                      f"{c.interval.describe()} -> {c.verdict}")  # fmt: skip
     return "\n".join(lines)

@@ -19,6 +19,10 @@ from atrous.experiments.design import FULL_SEEDS, Claim, Experiment
 from atrous.experiments.paper import value as paper_value
 from atrous.experiments.plan import planned_runs, variant_config
 from atrous.experiments.rows import config_hash
+from atrous.experiments.testability import Testability, claim_testability
+
+#: The verdict of a claim whose variants cannot differ at this scale.
+UNTESTABLE = "untestable at this scale"
 
 
 @dataclass
@@ -78,11 +82,21 @@ def paper_of(experiment: Experiment, variant: str) -> float:
     return paper_value(*refs[0]) if refs else math.nan
 
 
-def judge(experiment: Experiment, rows: Sorted) -> list[ClaimResult]:
-    """Every claim of ``experiment`` on the current rows."""
+def testability(experiment: Experiment, claim: Claim, budget: str = "full") -> Testability:
+    """Whether the claim's two variants can differ on the recipe's maps (before any run)."""
+    a, b = (variant_config(experiment.variant(v), 0, budget) for v in (claim.a, claim.b))
+    return claim_testability(a, b)
+
+
+def judge(experiment: Experiment, rows: Sorted, budget: str = "full") -> list[ClaimResult]:
+    """Every claim of ``experiment`` on the current rows: *untestable at this scale* when its
+    variants cannot differ on the recipe's maps (:mod:`atrous.experiments.testability`)."""
     out = []
     for claim in experiment.claims:
         interval = paired_interval(rows.miou(claim.a), rows.miou(claim.b))
         paper_a, paper_b = paper_of(experiment, claim.a), paper_of(experiment, claim.b)
-        out.append(ClaimResult(claim, interval, verdict(claim, interval), paper_a, paper_b))
+        said = verdict(claim, interval)
+        if not testability(experiment, claim, budget).testable:
+            said = UNTESTABLE
+        out.append(ClaimResult(claim, interval, said, paper_a, paper_b))
     return out

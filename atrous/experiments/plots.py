@@ -24,7 +24,8 @@ from atrous.experiments.judge import ClaimResult, sort_rows
 from atrous.experiments.paper import value as paper_value
 from atrous.training.run_folder import metrics_path, read_metrics
 
-VERDICT_COLOURS = {"agrees": "tab:green", "disagrees": "tab:red", "inconclusive": "tab:gray"}
+VERDICT_COLOURS = {"agrees": "tab:green", "disagrees": "tab:red", "inconclusive": "tab:gray",
+                   "untestable at this scale": "tab:purple"}  # fmt: skip
 
 
 def plot_experiment(
@@ -85,7 +86,8 @@ def plot_summary(judged: dict[str, list[ClaimResult]], path: Path) -> Path:
     ax.set_xlabel("mIOU difference A - B (points)\nblack diamond: the paper; dot and bar: "
                   "ours, 90% paired t-interval", fontsize=8)  # fmt: skip
     ax.set_title("The paper's claims at small scale\ngreen agrees, red disagrees, grey "
-                 "inconclusive, hollow: one pair", fontsize=9)  # fmt: skip
+                 "inconclusive, purple untestable at this scale, hollow: one pair",
+                 fontsize=9)  # fmt: skip
     FigureCanvasAgg(fig).print_png(path)
     return path
 

@@ -48,7 +48,10 @@ is in `atrous/experiments/registry.py` and `atrous/configs/reproduce.toml`.
 Verdicts: seed k of every variant shares initialisation and data order, so runs pair
 up; *agrees* means the 90% t-interval of the paired difference lies on the paper's
 side (for *no worse* / *no better*, beyond the stated margin), *disagrees* the other
-side, *inconclusive* that it covers both (or has fewer than two pairs).
+side, *inconclusive* that it covers both (or has fewer than two pairs); *untestable at
+this scale* that, before any run, the oracle found the two variants unable to differ on
+these feature maps (every layer they differ in keeps under 10% of its off-centre taps:
+`atrous/experiments/testability.py`), whatever the interval.
 Our mIOU is on synthetic scenes after minutes of CPU training, the paper's on PASCAL
 VOC 2012 val after 30K iterations from ImageNet weights: compare directions, not levels.
 
@@ -162,7 +165,7 @@ def render_readme(
             lines += _fig4_section(results)
             continue
         s = sorted_rows[name] = sort_rows(experiment, read_rows(results / f"{name}.csv"), budget)
-        judged[name] = judge(experiment, s)
+        judged[name] = judge(experiment, s, budget)
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
     lines += _progress(sorted_rows, budget)
     return "\n".join(lines), judged

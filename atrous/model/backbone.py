@@ -86,6 +86,8 @@ def block_plans(config: DeepLabV3Config, output_stride: int | None = None) -> li
         rates = [u * rate for u in unit]
         if config.first_unit_previous_rate:
             rates[0] = unit[0] * previous_rate  # torchvision's convention
+        if b >= 3:  # the paper's rates of block4 and later, scaled to smaller feature maps
+            rates = [config.scale_rate(r) for r in rates]
         plans.append(BlockPlan(f"layer{b + 1}", natural, stride, rate, tuple(rates), current))
     return plans
 

@@ -11,6 +11,7 @@ describe the same weights (train at 16, evaluate at 8, Tab. 4, 6 and 10).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from atrous.base.errors import AtrousError
@@ -75,6 +76,11 @@ class DeepLabV3Config:
     """torchvision's DeepLabHead, not the paper: a 3x3 conv (aspp_channels filters), BN and ReLU
     between the ASPP projection and the final 1x1 conv. Only for torchvision's checkpoints
     (atrous.from_torchvision); needs head="aspp"."""
+    rate_scale: float = 1.0
+    """Multiplies the atrous rates the paper chose for block4 and later (block rate times
+    multi-grid unit rate) and ASPP's rates, each rounded to an integer >= 1: what keeps
+    rate / feature-map size at the paper's ratio on smaller feature maps (Fig. 4). The rates
+    that atrous conversion gives blocks 1 to 3 (Sec. 3.1) are not scaled. 1.0: the paper."""
     aux_head: bool = False
     """torchvision's auxiliary FCN head on block3 (3x3 conv to a quarter of the channels, BN,
     ReLU, dropout 0.1, 1x1 conv to num_classes), a training aid that is not in the paper.
@@ -104,9 +110,14 @@ class DeepLabV3Config:
         return tuple(strides)
 
     def scaled_aspp_rates(self, output_stride: int | None = None) -> tuple[int, ...]:
-        """ASPP rates at ``output_stride`` (default: this config's): rates * 16 / os."""
+        """ASPP rates at ``output_stride`` (default: this config's): rates * 16 / os, times
+        :attr:`rate_scale` (rounded, at least 1)."""
         os = self.output_stride if output_stride is None else output_stride
-        return tuple(_scale_rate(r, os) for r in self.aspp_rates)
+        return tuple(self.scale_rate(_scale_rate(r, os)) for r in self.aspp_rates)
+
+    def scale_rate(self, rate: int) -> int:
+        """``rate`` times :attr:`rate_scale`, rounded to an integer >= 1."""
+        return rate if self.rate_scale == 1.0 else max(1, math.floor(rate * self.rate_scale + 0.5))
 
     def check_output_stride(self, output_stride: object, name: str = "output_stride") -> int:
         """``output_stride`` if this network can run at it, else ValueError naming ``name``.
@@ -144,8 +155,16 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _validate_rate_scale(c: DeepLabV3Config) -> None:
+    scale = c.rate_scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 4:
+        raise AtrousError(f"rate_scale must be a number in (0, 4] (1: the paper's rates), "
+                          f"got {scale!r}")  # fmt: skip
+
+
 def _validate(c: DeepLabV3Config) -> None:
     """Raise ValueError naming the field and what is allowed."""
+    _validate_rate_scale(c)
     if not _is_int(c.num_classes) or c.num_classes < 1:
         raise AtrousError(f"num_classes must be an int >= 1, got {c.num_classes!r}")
     if (

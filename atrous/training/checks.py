@@ -2,11 +2,12 @@
 
 Before any work (and before the run folder is made): the batch must split over the
 processes and micro-batches, and a run folder is resumed only with ``--resume`` (the
-dataset's declared classes are checked by :func:`atrous.data.files.check_class_count`); the
-image-pooling branch's batch norm, which a batch of one image cannot train
-(:class:`atrous.model.aspp.ASPPPooling`), is warned about. During
-the run: every label must be a class or 255, and the loss must stay finite. Each refusal is
-an :class:`~atrous.base.errors.AtrousError` (or FloatingPointError) naming the setting to change.
+dataset's declared classes are checked by :func:`atrous.data.files.check_class_count`: no
+more than ``model.num_classes``, and for a class file, the folder dataset's, exactly as
+many); the image-pooling branch's batch norm, which a batch of one image cannot train
+(:class:`atrous.model.aspp.ASPPPooling`), is warned about. During the run: every label must
+be a class or 255, and the loss must stay finite. Each refusal is an
+:class:`~atrous.base.errors.AtrousError` (or FloatingPointError) naming the setting to change.
 """
 
 from __future__ import annotations
