@@ -90,8 +90,12 @@ def assert_deeplabv3_matches(
     (when ``forward`` returns stages) or the logits, the first differing index and values.
 
     Tolerances are relative to the largest value of the stage (``atol * max |expected|``),
-    so float32 implementations pass with the defaults.
+    so float32 implementations pass with the defaults. A check that would compare nothing
+    (no ``sizes``, a ``forward`` that returns an empty dict) fails, and so does a ``config``
+    whose ``num_classes`` is not that of the weights' last conv.
     """
+    if not sizes:
+        raise AssertionError("compared nothing: sizes is empty; give at least one (H, W)")
     weights = _our_names(state_dict, name_map)
     for k, size in enumerate(sizes):
         images = np.random.default_rng(k).uniform(-1, 1, (batch, 3, *size))
@@ -101,15 +105,33 @@ def assert_deeplabv3_matches(
             raise AssertionError(
                 f"the weights lack {error} (our names, torchvision's; map yours with name_map)"
             ) from None
-        actual = forward(images)
-        stages = actual if isinstance(actual, Mapping) else {"out": actual}
-        unknown = [s for s in stages if s not in expected]
-        if unknown:
-            raise AssertionError(f"unknown stages {unknown}; the stages are {list(expected)}")
-        for stage in [s for s in expected if s in stages]:  # the network's order
-            scale = float(np.abs(expected[stage]).max()) or 1.0
-            compare(expected[stage], _to_numpy(stages[stage]),
-                    f"stage {stage!r} on images {images.shape}", rtol, atol * scale)  # fmt: skip
+        classes = expected["logits"].shape[1]
+        if classes != config.num_classes:
+            raise AssertionError(
+                f"config.num_classes is {config.num_classes} but the weights' last conv has "
+                f"{classes} outputs: the config and the weights are of different networks"
+            )
+        _compare_stages(expected, forward(images), f"on images {images.shape}", rtol, atol)
+
+
+def _compare_stages(
+    expected: dict[str, np.ndarray], actual: Any, where: str, rtol: float, atol: float
+) -> None:
+    """Each stage that ``actual`` (logits, or a dict of stages) holds against ``expected``;
+    AssertionError for an unknown stage, or if it holds none (nothing would be compared)."""
+    stages = actual if isinstance(actual, Mapping) else {"out": actual}
+    unknown = [s for s in stages if s not in expected]
+    if unknown:
+        raise AssertionError(f"unknown stages {unknown}; the stages are {list(expected)}")
+    if not stages:
+        raise AssertionError(
+            f"compared nothing: forward returned no stage (an empty dict); return the logits "
+            f"or a dict of some of {list(expected)}"
+        )
+    for stage in [s for s in expected if s in stages]:  # the network's order
+        scale = float(np.abs(expected[stage]).max()) or 1.0
+        compare(expected[stage], _to_numpy(stages[stage]), f"stage {stage!r} {where}",
+                rtol, atol * scale)  # fmt: skip
 
 
 def network_configs(
@@ -122,7 +144,7 @@ def network_configs(
 ):
     """A hypothesis strategy of small valid :class:`DeepLabV3Config` s: depths, width, extra
     blocks, output stride, multi-grid, head, ASPP rates (multiples of what the output stride
-    needs), image pooling; every drawn network runs in milliseconds."""
+    needs), image pooling, rate scale; every drawn network runs in milliseconds."""
     from hypothesis import strategies as st
 
     @st.composite
@@ -148,6 +170,7 @@ def network_configs(
             aspp_channels=draw(ints(2, 6)),
             align_corners=draw(st.booleans()),
             first_unit_previous_rate=draw(st.booleans()),
+            rate_scale=draw(st.sampled_from([1.0, 1.0, 0.45, 0.5, 1.5])),
         )
 
     return draw_config()

@@ -1,7 +1,8 @@
 """Speed of the NumPy reference of Eq. 1 against torch's CPU conv2d, side by side.
 
-The ASPP setting of the paper at output_stride 16 on a 513x513 crop: a 1x64x65x65
-feature map, 64 output channels, 3x3 filters, "same" padding, rates 1, 6, 12, 18, 24;
+The ASPP setting of the paper at output_stride 8 on a 513x513 crop (Fig. 4's 65x65 map;
+at output_stride 16 the map is 33x33): a 1x64x65x65 feature map, 64 output channels,
+3x3 filters, "same" padding, rates 1, 6, 12, 18, 24;
 float32. Prints times and the ratios
 
 - vectorized / torch (target: within 5x), and

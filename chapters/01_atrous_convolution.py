@@ -118,9 +118,9 @@ t_fast = time.perf_counter() - start
 print(f"loops {1e3 * t_loops:.1f} ms, vectorized {1e3 * t_fast:.2f} ms")
 
 # %% [markdown]
-# `bench/reference_conv.py` measures this properly on the ASPP setting (a 65x65 map, 64
-# channels): the vectorized version is within a small factor of PyTorch and four orders
-# of magnitude faster than the loops.
+# `bench/reference_conv.py` measures this properly on a 65x65 map with 64 channels (the map
+# a 513x513 crop gives at `output_stride` 8) and ASPP-sized rates: the vectorized version is
+# within a small factor of PyTorch and four orders of magnitude faster than the loops.
 #
 # ## 1.3 Two identities
 #
@@ -169,9 +169,10 @@ for rate in (1, 3, 5):
 assert (valid_weight_counts(9, 3, 9) == 1).all()  # rate >= map size: a 1x1 filter
 
 # %% [markdown]
-# Fig. 4 of the paper does this for the 65x65 feature map that a 513x513 crop gives at
-# `output_stride` 16, and plots the fraction of output positions with 1, 4 and 9 valid
-# weights against the rate:
+# Fig. 4 of the paper does this for a 65x65 feature map, and plots the fraction of output
+# positions with 1, 4 and 9 valid weights against the rate. A 513x513 crop gives 65x65 at
+# `output_stride` 8 ((513 - 1) / 8 + 1); at `output_stride` 16 it gives 33x33. The curves
+# depend on rate / map size, so rate $r$ on the 33x33 map reads off the figure at about $2r$:
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -182,19 +183,35 @@ plt.show()
 assert np.isclose(curves[9][0], (63 / 65) ** 2)  # rate 1: all but the border see 9 taps
 assert curves[1][64] == 1.0  # rate 65: only the centre tap is left, everywhere
 assert np.argmax(curves[4]) + 1 in (32, 33)  # 4 valid taps peak at half the map size
-for rate in (6, 12, 18, 24):
-    hist = valid_weight_histogram(65, 3, rate)
-    assert min(hist) >= 4  # no position is down to the centre tap (or a 1-D filter)
-    print(f"rate {rate:2d}: " + ", ".join(f"{n} valid: {f:.2f}" for n, f in hist.items()))
 
 # %% [markdown]
-# At the ASPP rates (6, 12, 18), and even 24, every position still uses at least four of
-# the nine weights, but the share that uses all nine falls from 2/3 to 1/5. Past rate 32
-# the filter starts to degenerate; this is why the paper adds the image-pooling branch for
-# global context rather than pushing the rate higher: "In the extreme case where the rate
-# value is close to the feature map size, the 3x3 filter, instead of capturing the whole
-# image context, degenerates to a simple 1x1 filter since only the center filter weight
-# is effective" (Sec. 3.3).
+# ASPP's rates follow the same rule: (6, 12, 18) at `output_stride` 16, doubled to
+# (12, 24, 36) at 8 (Sec. 3.3). Each on the map it actually meets:
+
+# %%
+hists = {}
+for output_stride, rates in ((16, (6, 12, 18)), (8, (12, 24, 36))):
+    size = (513 - 1) // output_stride + 1  # 33 at output_stride 16, 65 at 8
+    for rate in rates:
+        hists[output_stride, rate] = hist = valid_weight_histogram(size, 3, rate)
+        print(f"output_stride {output_stride:2d}, {size}x{size}, rate {rate:2d}: "
+              + ", ".join(f"{n} valid: {f:.2f}" for n, f in hist.items()))  # fmt: skip
+    assert all(min(hists[output_stride, r]) >= 4 for r in rates[:2])  # 4 or more taps
+    assert min(hists[output_stride, rates[2]]) < 4  # past half the map: some 1-D, some 1x1
+    assert hists[output_stride, rates[2]][4] > 0.75  # ... but most positions keep four
+for rate in (6, 12, 18):  # doubling the rate with the map keeps the picture
+    a, b = hists[16, rate], hists[8, 2 * rate]
+    assert a.keys() == b.keys() and all(abs(a[n] - b[n]) < 0.05 for n in a)
+
+# %% [markdown]
+# At both output strides the two smaller ASPP rates leave every position at least four of
+# the nine weights, while the share that uses all nine falls quickly; the largest rate is
+# past half the map, where positions near its centre keep only two taps, or only the
+# centre one. That is the start of the degeneration the paper describes, and why it adds
+# the image-pooling branch for global context rather than pushing the rate higher: "In the
+# extreme case where the rate value is close to the feature map size, the 3x3 filter,
+# instead of capturing the whole image context, degenerates to a simple 1x1 filter since
+# only the center filter weight is effective" (Sec. 3.3).
 #
 # The library takes this literally. A weight that only ever reads padding multiplies zeros
 # at every position, so dropping it changes nothing, neither the output nor (its gradient

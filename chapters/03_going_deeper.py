@@ -66,11 +66,18 @@ for grid in [(1, 1, 1), (1, 2, 1), (1, 2, 4)]:
 # The receptive field of the network's 3x3 convolutions (the 1x1 convolutions add
 # nothing), with the stem's 7x7 conv and max pool in front. Atrous convolution was
 # promised to keep the field of view of the strided network (chapter 1). For the whole
-# cascade that holds exactly when the first unit of a block whose stride became a rate
-# keeps the rate it had *before* (its stride acted on the coarser input spacing): that is
-# torchvision's convention (`first_unit_previous_rate=True`). The paper's code gives every
-# unit of the block the new rate, so its first unit sees a little further, and the field
-# grows as the output stride falls:
+# cascade that holds exactly when the unit whose stride became 1 keeps the rate it had
+# *before* (its stride acted on the coarser input spacing) and only the units after it
+# take the new rate. That is what the paper's code does: TF-slim's `stack_blocks_dense`,
+# the authors' ResNet, runs the unit that lost its stride (the last unit of the block
+# before, where TF-slim puts the stride) at the old rate and every later unit at the new
+# one. torchvision does the same with its first-unit stride, and `atrous` does it with
+# `first_unit_previous_rate=True` (the page "Compare to other implementations" has the
+# sources). By default `atrous` gives every unit of the block the block's new rate, a
+# reading of the paper's text, which gives rates per block (Sec. 3.1; Sec. 4: at output
+# stride 8, block3 has rate 2 and block4 rate 4) and never singles that unit out. Its first
+# unit, the one that lost the stride, then sees a little further, and the field grows as
+# the output stride falls:
 
 
 # %%
@@ -83,6 +90,8 @@ def layers(config) -> list[tuple[int, int, int]]:
 
 
 def cascade_at(output_stride: int, previous_rate: bool = False):
+    """The cascade at ``output_stride``; ``previous_rate``: the unit that lost its stride
+    keeps the old rate (TF-slim's and torchvision's convention), else the block's new one."""
     return get_preset("tiny", depths=(1, 1, 3, 3), extra_blocks=3, head="cascade",
                       multi_grid=(1, 1, 1), output_stride=output_stride,
                       first_unit_previous_rate=previous_rate)  # fmt: skip
@@ -90,15 +99,16 @@ def cascade_at(output_stride: int, previous_rate: bool = False):
 
 strided = receptive_field(layers(cascade_at(256)))  # no atrous convolution at all
 for output_stride in cascade_at(16).output_strides:
-    paper_rf = receptive_field(layers(cascade_at(output_stride)))
-    tv_rf = receptive_field(layers(cascade_at(output_stride, previous_rate=True)))
+    block_rf = receptive_field(layers(cascade_at(output_stride)))  # atrous's default
+    old_rf = receptive_field(layers(cascade_at(output_stride, previous_rate=True)))
     print(
-        f"output_stride {output_stride:3d}: receptive field {paper_rf.size:5d} px "
-        f"(torchvision's convention {tv_rf.size}), outputs {paper_rf.jump:3d} px apart"
+        f"output_stride {output_stride:3d}: receptive field {block_rf.size:5d} px "
+        f"(old rate for the unit that lost its stride: {old_rf.size}), "
+        f"outputs {block_rf.jump:3d} px apart"
     )
-    assert paper_rf.jump == tv_rf.jump == output_stride
-    assert tv_rf.size == strided.size  # the strided network's view, exactly
-    assert paper_rf.size >= strided.size  # a little more with the paper's convention
+    assert block_rf.jump == old_rf.jump == output_stride
+    assert old_rf.size == strided.size  # the strided network's view, exactly
+    assert block_rf.size >= strided.size  # a little more with every unit at the new rate
 
 # %% [markdown]
 # Thousands of pixels: far more than a 128-pixel image, or a 513-pixel crop. What the
@@ -134,8 +144,10 @@ for ax, (grid, mask) in zip(axes, lattice.items(), strict=True):
 plt.show()
 
 # %% [markdown]
-# Tab. 3 finds (2, 2, 2) the worst multi-grid at every depth (74.62 at block7 against
-# 76.02 for (1, 2, 4)) and the paper concludes "simply doubling the unit rates is not
+# In Tab. 3, (2, 2, 2) is the worst multi-grid at block6 and block7 (74.62 at block7
+# against 76.02 for (1, 2, 4)). At block4 and block5 it is not: (1, 1, 1), which leaves no
+# holes, is worse still (68.39 and 73.21 against 71.45 and 74.30), and at block4 so is
+# (1, 2, 1) (70.23). The paper concludes "simply doubling the unit rates is not
 # effective".
 #
 # ## 3.4 Tab. 2 and 3 at small scale
@@ -156,20 +168,24 @@ if (RESULTS / "tab2-3.png").is_file():
     display(Image(filename=str(RESULTS / "tab2-3.png")))
 
 # %% [markdown]
-# Where our small runs disagree with the paper, the likeliest reason is scale: our feature
-# maps are 7 x 7 in training, so block7's rates (16 and more) fall far outside them and
-# its 3x3 filters act as 1x1 filters (Fig. 4), while the paper's 33 x 33 maps still gave
-# block5 and block6 real context. `results/README.md` says which claims agree.
+# The verdicts above are computed from `results/`, and `results/README.md` gives a
+# person's reading of each claim that did not come out the paper's way. The likeliest
+# reason for a difference here is scale: our feature maps are 7 x 7 in training, so
+# block7's rates (16 and more) fall far outside them and its 3x3 filters act as 1x1
+# filters (Fig. 4), while the paper's 33 x 33 maps still gave block5 and block6 real
+# context.
 #
 # ## Summary
 #
 # - The cascade doubles the rate per block, and multi-grid multiplies the three units'
 #   rates within a block: block7 at output stride 16 with (1, 2, 4) uses 16, 32, 64.
 # - Atrous convolution keeps the receptive field of the strided network at every output
-#   stride (exactly with torchvision's first-unit rate, a little larger with the paper's);
-#   what changes is the spacing of the outputs.
+#   stride (exactly when the unit that lost its stride keeps the old rate, as in TF-slim,
+#   the paper's code, and torchvision; a little larger with `atrous`'s default of the new
+#   rate for every unit of the block); what changes is the spacing of the outputs.
 # - Equal even unit rates, (2, 2, 2), leave holes in the field (gridding); (1, 2, 4) does
-#   not. The paper's Tab. 3 puts (2, 2, 2) last.
+#   not. The paper's Tab. 3 puts (2, 2, 2) last at block6 and block7, and (1, 1, 1) last
+#   at block4 and block5.
 #
 # ## Exercises
 #

@@ -14,9 +14,10 @@
 # %% [markdown]
 # # 8. Many devices: data parallel and batch norm
 #
-# The paper trains with batch 16 on several GPUs and stresses that batch norm needs the
-# whole batch (Tab. 9). Tab. 11 trains with up to 32 *asynchronous* replicas and finds
-# no loss of accuracy. This chapter shows how the library splits a batch over processes
+# The paper trains batch norm with a batch of 16 (Sec. 4.1) and stresses that it needs a
+# large batch (Tab. 9, Appendix A). Its baseline is one replica: 3.65 days on one K80 GPU
+# (Appendix B). Tab. 11 then trains with up to 32 *asynchronous* replicas and finds no
+# loss of accuracy. This chapter shows how the library splits a batch over processes
 # (`torchrun`), why batch norm over the global batch makes several processes train
 # exactly as one, what per-replica batch norm changes, and re-runs Tab. 11.
 

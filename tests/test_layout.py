@@ -136,3 +136,16 @@ def test_import_atrous_is_light_and_its_names_load_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "atrous.model.deeplabv3", "True"]
+
+
+def test_the_layout_page_lists_every_module_of_every_layer():
+    """docs/src/layout.md names each layer's modules; they must be the ones that exist."""
+    import re
+
+    page = (ROOT / "docs" / "src" / "layout.md").read_text()
+    for layer in LAYERS[:-1]:
+        row = re.search(rf"^\| `atrous/{layer}` \| (.*?) \|", page, re.M)
+        assert row, f"docs/src/layout.md has no row for atrous/{layer}"
+        listed = set(re.findall(r"`(\w+)`", row[1]))
+        actual = {m.rsplit(".", 1)[1] for m in MODULES if m.startswith(f"atrous.{layer}.")}
+        assert listed == actual, f"atrous/{layer}: page {sorted(listed)}, code {sorted(actual)}"

@@ -97,7 +97,8 @@ def test_each_budget_reports_into_its_own_folder(tmp_path, monkeypatch):
     committed = (RESULTS / "README.md").read_text()
     monkeypatch.chdir(tmp_path)
     path = write_report(budget="quick")
-    assert path.resolve() == (tmp_path / "runs" / "reproduce-quick" / "README.md").resolve()
+    expected = tmp_path / "runs" / "reproduce-quick" / "small" / "README.md"
+    assert path.resolve() == expected.resolve()
     assert "at the quick budget" in path.read_text()
     assert (RESULTS / "README.md").read_text() == committed
     assert not (tmp_path / "results").exists()

@@ -78,5 +78,5 @@ def test_demo_and_reproduce_run_from_an_empty_folder(installed, tmp_path):
     reproduce = [str(installed / "atrous"), "reproduce", "tab1", "--budget", "quick", "--only",
                  "os8", "--quiet"]  # fmt: skip
     assert "1 new row(s)" in run(reproduce, tmp_path, env)
-    rows = (tmp_path / "runs" / "reproduce-quick" / "tab1.csv").read_text().splitlines()
+    rows = (tmp_path / "runs" / "reproduce-quick" / "small" / "tab1.csv").read_text().splitlines()
     assert len(rows) == 2 and "(installed)" in rows[1]

@@ -19,29 +19,31 @@ def _reproduce(args: argparse.Namespace) -> int:
             raise AtrousError(
                 f"--recheck must be VARIANT:SEED (e.g. mg111:0), got {args.recheck!r}"
             )
-        return 0 if recheck(args.name, variant, int(seed), args.results, args.budget) else 1
+        same = recheck(args.name, variant, int(seed), args.results, args.budget, args.recipe)
+        return 0 if same else 1
 
     try:
         rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
-                         results=args.results, store=args.store,
-                         progress=not args.quiet)  # fmt: skip
+                         results=args.results, store=args.store, progress=not args.quiet,
+                         recipe=args.recipe)  # fmt: skip
     except KeyboardInterrupt:
         interrupted("every finished run has its row; the same command continues the rest")
     print(f"{args.name}: {len(rows)} new row(s)")
     if args.budget == "full" and args.results is None:
-        print(f"wrote {write_report()}")
+        print(f"wrote {write_report(recipe=args.recipe)}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from atrous.experiments.report import write_report
 
-    print(f"wrote {write_report(args.results, args.budget, args.store, args.overwrite)}")
+    path = write_report(args.results, args.budget, args.store, args.overwrite, args.recipe)
+    print(f"wrote {path}")
     return 0
 
 
 def _add_reproduce(commands: argparse._SubParsersAction) -> None:
-    from atrous.experiments.design import BUDGETS
+    from atrous.experiments.design import BUDGETS, RECIPES
     from atrous.experiments.registry import EXPERIMENTS
 
     reproduce = commands.add_parser(
@@ -57,7 +59,7 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                            "full budget, 1 at quick); the other variants get one")  # fmt: skip
     reproduce.add_argument("--budget", choices=sorted(BUDGETS), default="full",
                            help="full: the committed results; quick: seconds a run, a smoke "
-                           "test (its rows go to runs/reproduce-quick)")  # fmt: skip
+                           "test (its rows go to runs/reproduce-quick/RECIPE)")  # fmt: skip
     reproduce.add_argument("--only", action="append", default=[], metavar="VARIANT",
                            help="only this variant (repeatable)")  # fmt: skip
     reproduce.add_argument(
@@ -71,6 +73,10 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                            help="folder of the trained networks, shared by all experiments "
                            "(default: runs/reproduce/BUDGET)")  # fmt: skip
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    reproduce.add_argument("--recipe", choices=sorted(RECIPES), default="small",
+                           help="small: 128-pixel scenes from random weights (results/); "
+                           "scaled: the paper's ratios and a pre-trained backbone "
+                           "(results/scaled/)")  # fmt: skip
     reproduce.set_defaults(func=_reproduce)
 
     report = commands.add_parser(
@@ -78,7 +84,8 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--results", default=None,
                         help="folder of the CSVs (default: results/ at the full budget, "
-                        "runs/reproduce-quick at quick)")  # fmt: skip
+                        "results/scaled/ for --recipe scaled, runs/reproduce-quick/RECIPE at "
+                        "quick)")  # fmt: skip
     report.add_argument("--budget", choices=sorted(BUDGETS), default="full",
                         help="which rows count (the others are stale)")  # fmt: skip
     report.add_argument("--store", default=None,
@@ -86,9 +93,45 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                         "runs/reproduce/BUDGET)")  # fmt: skip
     report.add_argument("--overwrite", action="store_true",
                         help="replace a report that counts more finished runs")  # fmt: skip
+    report.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="small",
+        help="whose results: small (results/) or scaled (results/scaled/)",
+    )
     report.set_defaults(func=_report)
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from atrous.experiments.pretraining import pretrain_recipe
+
+    try:
+        pretrain_recipe(args.recipe, args.out, args.only, args.iterations, not args.quiet)
+    except KeyboardInterrupt:
+        interrupted("no backbone was written for the one in progress; run the same command")
+    return 0
+
+
+def _add_pretrain(commands: argparse._SubParsersAction) -> None:
+    pretrain = commands.add_parser(
+        "pretrain", help="pre-train the scaled recipe's backbones (the stand-in for ImageNet)",
+        description="Pre-train each backbone of a recipe once on an image-level task of the "
+        "scenes (scene type, objects present) and write OUT/RECIPE-{deep,shallow}.safetensors "
+        "(never over an existing file). Committed into atrous/pretrained, they are loaded by "
+        "name: train.pretrained = 'scaled-deep'.",
+    )  # fmt: skip
+    pretrain.add_argument("--recipe", default="scaled", help="the recipe (default scaled)")
+    pretrain.add_argument("--out", default="atrous/pretrained",
+                          help="folder for the backbones (default atrous/pretrained: run from "
+                          "the checkout's root)")  # fmt: skip
+    pretrain.add_argument("--only", action="append", default=[], metavar="BACKBONE",
+                          help="deep or shallow (repeatable; default both)")  # fmt: skip
+    pretrain.add_argument("--iterations", type=int, default=None, help="default 2000")
+    pretrain.add_argument("--quiet", action="store_true", help="no progress bar")
+    pretrain.set_defaults(func=_pretrain)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``reproduce`` and ``report``."""
+    """Add ``reproduce``, ``report`` and ``pretrain``."""
     _add_reproduce(commands)
+    _add_pretrain(commands)

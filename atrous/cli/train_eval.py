@@ -125,7 +125,8 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         "--backend",
         default="torch",
         choices=["torch", "onnxruntime"],
-        help="onnxruntime runs a MODEL.onnx written by `export`",
+        help="onnxruntime runs a MODEL.onnx written by `export`, in fp32 (--precision fp32 "
+        "or auto)",
     )
     add_inference_options(predict, pad=False)
     predict.set_defaults(func=_predict)

@@ -4,6 +4,15 @@ The painter behind :class:`atrous.data.synthetic.SyntheticScenes`; the design (w
 element is there, which of the paper's claims it serves) is in that module's docstring.
 Everything is NumPy, driven by one ``numpy.random.Generator``, so a scene is a pure
 function of the generator's seed.
+
+``scale`` multiplies every absolute size in pixels, so that a scene of side ``2 s`` at scale
+2 looks like one of side ``s`` at scale 1 drawn at twice the resolution: the least radius of
+an object (3 px) and of a clutter blob (2 px), the scene marks' fixed length (2 px) and
+stroke half-width (0.6 px), the wire widths (1.5 to 4.5 px), the texture periods (3 to
+10 px), the grain's cell (1 px, nearest-neighbour at a larger scale) and the ignore band's
+width. Sizes relative to the side (an object's largest radius, 45% of it) stay as they are,
+as do counts, colours and the amplitude of the per-pixel noise. ``scale`` adds, removes
+and reorders no random draw: scale 1 is bit for bit the scenes drawn before it existed.
 """
 
 from __future__ import annotations
@@ -45,9 +54,13 @@ class SceneSample:
 class ScenePainter:
     """Paints one scene, back to front, into an image, a label map and a depth map."""
 
-    def __init__(self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> None:
+    def __init__(
+        self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, scale: float = 1.0
+    ) -> None:
         self.rng, self.yy, self.xx = rng, yy, xx
         self.size = yy.shape[0]
+        # A Python float: a NumPy scalar would promote the float32 comparisons to float64.
+        self.scale = float(scale)
         self.image = np.zeros((self.size, self.size, 3), dtype=np.float32)
         self.label = np.zeros((self.size, self.size), dtype=np.int64)
         self.depth = np.zeros((self.size, self.size), dtype=np.int32)
@@ -73,7 +86,8 @@ class ScenePainter:
         image = np.clip(self.image + noise, 0, 255).round().astype(np.uint8)
         label = self.label.copy()
         if ignore_width:
-            label[ignore_band(self.label, self.depth, ignore_width)] = IGNORE_INDEX
+            width = max(round(ignore_width * self.scale), 1)
+            label[ignore_band(self.label, self.depth, width)] = IGNORE_INDEX
         return SceneSample(image=image, label=label, scene=scene)
 
     # -- background ------------------------------------------------------------------
@@ -91,7 +105,7 @@ class ScenePainter:
         """A background-coloured blob: clutter that must be learned as background."""
         rng = self.rng
         cy, cx = rng.uniform(0, self.size, 2)
-        r = np.exp(rng.uniform(np.log(2.0), np.log(0.12 * self.size)))
+        r = np.exp(rng.uniform(np.log(2.0 * self.scale), np.log(0.12 * self.size)))
         ys, xs = self._window(cy, cx, r * 1.5)
         yy, xx = self.yy[ys, xs] - cy, self.xx[ys, xs] - cx
         angle = rng.uniform(0, 2 * np.pi)
@@ -102,16 +116,16 @@ class ScenePainter:
 
     def _scene_mark(self, scene: int) -> None:
         """A grass tuft (land) or a wave crest (sea): a global, sparse scene cue."""
-        rng, s = self.rng, self.size
+        rng, s, half_width = self.rng, self.size, 0.6 * self.scale
         cy, cx = rng.uniform(0, s, 2)
-        length = rng.uniform(0.025, 0.05) * s + 2
+        length = rng.uniform(0.025, 0.05) * s + 2 * self.scale
         ys, xs = self._window(cy, cx, length)
         yy, xx = self.yy[ys, xs] - cy, self.xx[ys, xs] - cx
         if scene == LAND:  # a short vertical stroke, dark green
-            mask = (np.abs(xx + 0.3 * yy) <= 0.6) & (np.abs(yy) <= length / 2)
+            mask = (np.abs(xx + 0.3 * yy) <= half_width) & (np.abs(yy) <= length / 2)
             colour = np.array([60.0, 95.0, 40.0])
         else:  # a shallow arc, pale blue-white
-            mask = (np.abs(yy - (xx / length) ** 2 * length * 0.4) <= 0.6) & (
+            mask = (np.abs(yy - (xx / length) ** 2 * length * 0.4) <= half_width) & (
                 np.abs(xx) <= length / 2
             )
             colour = np.array([170.0, 195.0, 205.0])
@@ -122,7 +136,7 @@ class ScenePainter:
     def _shape(self, kind: int, scene: int) -> None:
         rng, s = self.rng, self.size
         # Log-uniform radius: a few pixels to most of the image (multi-scale objects).
-        r = float(np.exp(rng.uniform(np.log(3.0), np.log(0.45 * s))))
+        r = float(np.exp(rng.uniform(np.log(3.0 * self.scale), np.log(0.45 * s))))
         cy, cx = rng.uniform(-0.1 * s, 1.1 * s, 2)
         ys, xs = self._window(cy, cx, r)
         yy, xx = self.yy[ys, xs] - cy, self.xx[ys, xs] - cx
@@ -155,10 +169,11 @@ class ScenePainter:
         self._put(ys, xs, mask, pixels, kind)
 
     def _wire(self) -> None:
-        """A straight wire, 1 to 5 pixels wide, across much of the scene (thin structure)."""
+        """A straight wire, 1.5 to 4.5 pixels wide (times ``scale``), across much of the scene
+        (thin structure)."""
         rng, s = self.rng, self.size
         (y0, x0), (y1, x1) = rng.uniform(-0.2 * s, 1.2 * s, (2, 2))
-        width = float(rng.choice([1.5, 2.5, 3.5, 4.5]))
+        width = float(rng.choice([1.5, 2.5, 3.5, 4.5])) * self.scale
         ys = slice(max(int(min(y0, y1) - width), 0), min(int(max(y0, y1) + width) + 2, s))
         xs = slice(max(int(min(x0, x1) - width), 0), min(int(max(x0, x1) + width) + 2, s))
         if ys.start >= ys.stop or xs.start >= xs.stop:
@@ -182,14 +197,18 @@ class ScenePainter:
         mode = rng.integers(4)
         if mode == 0:
             return np.ones_like(yy)
-        period, angle = rng.uniform(3, 10), rng.uniform(0, np.pi)
+        period, angle = rng.uniform(3, 10) * self.scale, rng.uniform(0, np.pi)
         if mode == 1:
             phase = (xx * np.cos(angle) + yy * np.sin(angle)) * (2 * np.pi / period)
             return 1.0 + 0.18 * np.sin(phase)
         if mode == 2:
             checks = (np.floor(xx / period) + np.floor(yy / period)) % 2
             return 1.0 + 0.15 * (2 * checks - 1)
-        return 1.0 + rng.normal(0, 0.12, yy.shape).astype(np.float32)
+        grain = rng.normal(0, 0.12, yy.shape).astype(np.float32)
+        if self.scale > 1:  # cells of ``scale`` pixels: the same draws, each shown larger
+            rows, cols = (np.arange(n) / self.scale for n in yy.shape)
+            grain = grain[rows.astype(np.int64)][:, cols.astype(np.int64)]
+        return 1.0 + grain
 
     # -- helpers ---------------------------------------------------------------------
     def _window(self, cy: float, cx: float, r: float) -> tuple[slice, slice]:

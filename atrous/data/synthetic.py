@@ -38,6 +38,11 @@ field; every pixel gets Gaussian noise. Texture is a nuisance, never a class cue
 labelled 255 and counted by no loss or metric. Falling on the side behind, the band
 leaves the object in front whole: a 1-pixel wire across a ball keeps its label.
 
+**Scale.** ``scale`` multiplies every absolute size in pixels (the least object radius,
+the wire widths, the texture periods, the marks, the ignore band; the list is in
+:mod:`atrous.data.scene_painter`): a 256-pixel scene at scale 2 looks like a 128-pixel one
+at scale 1 drawn at twice the resolution. Scale 1 (the default) is the scenes as they were.
+
 Splits draw from disjoint random streams (``train``, ``val``, ``test``); the length is a
 choice, not a store: ``ds[i]`` draws image ``i`` when asked.
 """
@@ -70,20 +75,25 @@ CLASS_NAMES: tuple[str, ...] = ("background", "wire", "ball", "box", "star", "sa
 #: Scene types: the context that decides between ``sail`` and ``tent``.
 SCENE_NAMES: tuple[str, ...] = ("land", "sea")
 
-_SPLITS = {"train": 0, "val": 1, "test": 2}
-_DEFAULT_LENGTH = {"train": 5000, "val": 500, "test": 500}
+_SPLITS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}  # pretrain: atrous pretrain's stream
+_DEFAULT_LENGTH = {"train": 5000, "val": 500, "test": 500, "pretrain": 100_000}
 
 
 class SyntheticScenes:
     """Procedural segmentation scenes (see the module docstring for the design).
 
     Args:
-        split: ``"train"``, ``"val"`` or ``"test"``; each draws from its own random stream.
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"pretrain"`` (the image-level task of
+            :mod:`atrous.training.pretrain`); each draws from its own random stream.
         size: image side in pixels (square images), at least 32.
         length: number of images; default 5000 for train, 500 for val and test.
-        seed: the data set's seed; image ``i`` depends only on ``(seed, split, i, size)``.
+        seed: the data set's seed; image ``i`` depends only on ``(seed, split, i, size)``
+            (and ``ignore_width``, ``scale``).
         transform: optional ``transform(image, label)`` applied to every sample.
-        ignore_width: width in pixels of the 255 band around objects (0 turns it off).
+        ignore_width: width in pixels of the 255 band around objects (0 turns it off); at a
+            ``scale`` other than 1, ``round(ignore_width * scale)`` and at least 1.
+        scale: multiplies every absolute size in pixels of the scene, in [0.25, 8] (see the
+            module docstring); 1 draws the scenes of the committed results.
 
     ``ds[i]`` returns ``(image, label)``: image uint8 (H, W, 3) RGB, label int64 (H, W)
     holding class indices and 255; or what ``transform`` makes of them.
@@ -102,6 +112,7 @@ class SyntheticScenes:
         seed: int = 0,
         transform: Callable[..., Any] | None = None,
         ignore_width: int = 1,
+        scale: float = 1.0,
     ) -> None:
         if split not in _SPLITS:
             raise AtrousError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
@@ -114,8 +125,10 @@ class SyntheticScenes:
             raise AtrousError(f"seed must be a non-negative int, got {seed!r}")
         if not isinstance(ignore_width, int) or not 0 <= ignore_width <= 4:
             raise AtrousError(f"ignore_width must be an int in [0, 4], got {ignore_width!r}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.25 <= scale <= 8:
+            raise AtrousError(f"scale must be a number in [0.25, 8], got {scale!r}")
         self.split, self.size, self.length, self.seed = split, size, length, seed
-        self.transform, self.ignore_width = transform, ignore_width
+        self.transform, self.ignore_width, self.scale = transform, ignore_width, float(scale)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self._yy, self._xx = yy, xx
 
@@ -123,9 +136,10 @@ class SyntheticScenes:
         return self.length
 
     def __repr__(self) -> str:
+        scale = f", scale={self.scale}" if self.scale != 1 else ""
         return (
             f"SyntheticScenes(split={self.split!r}, size={self.size}, length={self.length}, "
-            f"seed={self.seed}, ignore_width={self.ignore_width})"
+            f"seed={self.seed}, ignore_width={self.ignore_width}{scale})"
         )
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
@@ -144,7 +158,7 @@ class SyntheticScenes:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for length {self.length}")
         rng = np.random.default_rng([self.seed, _SPLITS[self.split], index])
-        return ScenePainter(rng, self._yy, self._xx).paint(self.ignore_width)
+        return ScenePainter(rng, self._yy, self._xx, self.scale).paint(self.ignore_width)
 
     def describe(self) -> str:
         """The design and the reason for each property (the module docstring)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from atrous.experiments.claims import mean_std
 from atrous.experiments.judge import judge, paper_of, sort_rows
 from atrous.experiments.paths import default_results
-from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.recipes import experiments_of
 from atrous.experiments.rows import read_rows
 
 
@@ -22,10 +22,12 @@ def fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
-def experiment_table(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+def experiment_table(
+    name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small"
+) -> str:
     """A text table of one experiment: each variant, the paper's mIOU, ours (mean, sd, seeds)."""
-    experiment = EXPERIMENTS[name]
-    results = Path(results or default_results(budget))
+    experiment = experiments_of(recipe)[name]
+    results = Path(results or default_results(budget, recipe))
     s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
     lines = [f"{'variant':<16} {'paper':>7}  {'ours: mean':>10} {'sd':>5}  seeds"]
     for v in experiment.variants:
@@ -38,10 +40,12 @@ def experiment_table(name: str, results: str | Path | None = None, budget: str =
     return "\n".join(lines)
 
 
-def claims_table(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+def claims_table(
+    name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small"
+) -> str:
     """A text table of one experiment's claims: the paper's difference, ours, the verdict."""
-    experiment = EXPERIMENTS[name]
-    results = Path(results or default_results(budget))
+    experiment = experiments_of(recipe)[name]
+    results = Path(results or default_results(budget, recipe))
     s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
     lines = []
     for c in judge(experiment, s, budget):
@@ -50,11 +54,13 @@ def claims_table(name: str, results: str | Path | None = None, budget: str = "fu
     return "\n".join(lines)
 
 
-def describe_results(name: str, results: str | Path | None = None, budget: str = "full") -> str:
+def describe_results(
+    name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small"
+) -> str:
     """What ``results`` holds for ``name``: how many of the planned runs, the table of
     variants and the claims (what the chapters print beside their live runs)."""
-    experiment = EXPERIMENTS[name]
-    results = Path(results or default_results(budget))
+    experiment = experiments_of(recipe)[name]
+    results = Path(results or default_results(budget, recipe))
     s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
     done, planned = len(s.current), len(s.current) + len(s.missing)
     if not done:
@@ -63,5 +69,6 @@ def describe_results(name: str, results: str | Path | None = None, budget: str =
     state = "complete" if not s.missing else "INCOMPLETE, so far"
     return (
         f"{name}: {budget}-budget results, {state}: {done} of {planned} runs\n\n"
-        f"{experiment_table(name, results, budget)}\n\n{claims_table(name, results, budget)}"
+        f"{experiment_table(name, results, budget, recipe)}\n\n"
+        f"{claims_table(name, results, budget, recipe)}"
     )

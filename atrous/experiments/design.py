@@ -13,8 +13,13 @@ from dataclasses import dataclass
 
 from atrous.base.errors import AtrousError
 
-#: The shipped recipe (:func:`atrous.recipe.configs.recipe_path`) every variant changes.
+#: The shipped recipe (:func:`atrous.recipe.configs.recipe_path`) every variant of the small
+#: recipe changes.
 BASE_RECIPE = "reproduce"
+#: The reproductions' recipes: name -> the shipped base config their variants change.
+#: ``small``: 128-pixel scenes from random weights (the first results); ``scaled``: scenes,
+#: rates and a pre-trained backbone scaled to the paper's ratios (results/scaled).
+RECIPES = {"small": BASE_RECIPE, "scaled": "scaled"}
 #: Seeds of a variant that a claim compares, at the full budget (others get one).
 FULL_SEEDS = 3
 #: The budgets: changes of the base recipe. ``quick`` is tiny (seconds a run): for tests and
@@ -29,6 +34,7 @@ BUDGETS: dict[str, tuple[str, ...]] = {
         "data.synthetic_length=8",
         "data.synthetic_val_length=2",
         "data.crop_size=33",
+        'data.cache_dir=""',  # never renders a split
     ),
 }
 #: Claim kinds: A better than B; A no worse than B by more than ``margin``; A no better
@@ -41,8 +47,8 @@ class Variant:
     """One cell of a table: changes of the base recipe, and where the paper has its number.
 
     ``paper`` holds (table, row, column) keys of :func:`atrous.experiments.paper.value`;
-    ``replicas``
-    trains with that many processes under ``torchrun`` (Tab. 11).
+    ``replicas`` trains with that many processes under ``torchrun`` (Tab. 11); ``base`` is the
+    shipped config the changes apply to (one of :data:`RECIPES`' values).
     """
 
     name: str
@@ -50,6 +56,7 @@ class Variant:
     eval: tuple[str, ...] = ()
     paper: tuple[tuple[str, str, str], ...] = ()
     replicas: int = 1
+    base: str = BASE_RECIPE
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The full budget's rows are the committed results: ``results/`` of the source checkout that
 atrous is imported from, or ``./results`` under the current folder when atrous is an
-installed package. Quick rows never mix with them: they go to ``runs/reproduce-quick`` under
-the current folder, and trained networks to ``runs/reproduce/<budget>``.
+installed package; the scaled recipe's in its ``scaled/`` folder. Quick rows never mix with
+them: they go to ``runs/reproduce-quick/<recipe>`` under the current folder, and trained
+networks to ``runs/reproduce/<budget>``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ def committed_results() -> Path:
     return root / "results" if root else Path("results")
 
 
-def default_results(budget: str) -> Path:
-    """Where ``reproduce`` and ``report`` read and write the rows of ``budget``."""
-    return committed_results() if budget == "full" else Path("runs/reproduce-quick")
+def default_results(budget: str, recipe: str = "small") -> Path:
+    """Where ``reproduce`` and ``report`` read and write the rows of ``recipe`` at ``budget``:
+    ``results/`` (small) and ``results/scaled/`` at the full budget, and
+    ``runs/reproduce-quick/<recipe>`` at the quick one."""
+    if budget != "full":
+        return Path("runs/reproduce-quick") / recipe
+    return committed_results() / ("" if recipe == "small" else recipe)
 
 
 def default_store(budget: str) -> Path:

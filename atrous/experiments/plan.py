@@ -30,7 +30,7 @@ def variant_overrides(variant: Variant, seed: int, budget: str) -> list[str]:
 
 def variant_config(variant: Variant, seed: int, budget: str) -> TrainConfig:
     """The validated config of one run."""
-    return load_config(recipe_path("reproduce"), variant_overrides(variant, seed, budget))
+    return load_config(recipe_path(variant.base), variant_overrides(variant, seed, budget))
 
 
 def planned_runs(

@@ -31,7 +31,7 @@ from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.plan import variant_config
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
-from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.recipes import experiments_of
 from atrous.experiments.rows import read_rows, train_hash
 
 #: The opening of ``results/README.md``: what it is and how to make it.
@@ -126,7 +126,7 @@ def _experiment_section(
     return [*lines, ""]
 
 
-def _progress(sorted_rows: dict[str, Sorted], budget: str) -> list[str]:
+def _progress(sorted_rows: dict[str, Sorted], budget: str, recipe: str) -> list[str]:
     """How many runs are done and what is left to train, at ``budget``."""
     trainings, eval_seconds, to_train = {}, 0.0, set()
     for name, s in sorted_rows.items():
@@ -134,7 +134,7 @@ def _progress(sorted_rows: dict[str, Sorted], budget: str) -> list[str]:
             trainings[r["train_hash"]] = r["train_seconds"]
             eval_seconds += r["eval_seconds"]
         for v, k in s.missing:
-            variant = EXPERIMENTS[name].variant(v)
+            variant = experiments_of(recipe)[name].variant(v)
             to_train.add(train_hash(variant_config(variant, k, budget), variant.replicas))
     to_train -= set(trainings)
     done = sum(len(s.current) for s in sorted_rows.values())
@@ -152,14 +152,14 @@ def _progress(sorted_rows: dict[str, Sorted], budget: str) -> list[str]:
 
 
 def render_readme(
-    results: str | Path | None = None, budget: str = "full"
+    results: str | Path | None = None, budget: str = "full", recipe: str = "small"
 ) -> tuple[str, dict[str, list[ClaimResult]]]:
     """The text of ``results/README.md`` and the judged claims, from the CSVs alone (rows of
     ``budget``; the others are stale)."""
-    results = Path(results or default_results(budget))
+    results = Path(results or default_results(budget, recipe))
     notes = _notes(results)
     lines, judged, sorted_rows = PREAMBLE.splitlines() + [""], {}, {}
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in experiments_of(recipe).items():
         lines += [f"## {name}: {experiment.title} ({', '.join(experiment.tables)})", ""]
         if name == "fig4":
             lines += _fig4_section(results)
@@ -167,7 +167,7 @@ def render_readme(
         s = sorted_rows[name] = sort_rows(experiment, read_rows(results / f"{name}.csv"), budget)
         judged[name] = judge(experiment, s, budget)
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
-    lines += _progress(sorted_rows, budget)
+    lines += _progress(sorted_rows, budget, recipe)
     return "\n".join(lines), judged
 
 
@@ -196,21 +196,21 @@ def _check_not_fewer(path: Path, text: str) -> None:
 
 def write_report(
     results: str | Path | None = None, budget: str = "full", store: str | Path | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, recipe: str = "small",
 ) -> Path:  # fmt: skip
     """Write ``README.md``, ``summary.png`` and every ``NAME.png`` into ``results`` (default:
     the folder of ``budget``'s rows), and ``NAME-curves.png`` where ``store`` (default
     ``runs/reproduce/<budget>``) holds the runs. A report whose sections would count fewer
     finished runs than the one it replaces is refused (AtrousError) unless ``overwrite``."""
-    results = Path(results or default_results(budget))
+    results = Path(results or default_results(budget, recipe))
     if results.exists() and not results.is_dir():
         raise AtrousError(f"--results {str(results)!r} is a file; give the folder of the CSVs")
     store = Path(store or default_store(budget))
-    text, judged = render_readme(results, budget)
+    text, judged = render_readme(results, budget, recipe)
     if not overwrite:
         _check_not_fewer(results / "README.md", text)
     results.mkdir(parents=True, exist_ok=True)
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in experiments_of(recipe).items():
         rows = read_rows(results / f"{name}.csv") if name != "fig4" else []
         if rows:
             plot_experiment(experiment, rows, results / f"{name}.png", budget)

@@ -40,14 +40,15 @@ from tqdm import tqdm
 from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
 from atrous.base.locks import held_or_refuse, held_or_wait
-from atrous.experiments.design import BUDGETS, Experiment, Variant
+from atrous.experiments.design import BASE_RECIPE, BUDGETS, Experiment, Variant
 from atrous.experiments.fig4 import write_fig4
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.plan import runs_to_do, variant_config, variant_overrides
 from atrous.experiments.plots import plot_experiment
 from atrous.experiments.provenance import cpu_model, git_commit, weights_sha256
-from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.recipes import experiments_of
 from atrous.experiments.rows import append_row, config_hash, read_rows, train_hash
+from atrous.experiments.testability import valid_tap_table
 from atrous.inference.evaluate import evaluate_split
 from atrous.model.checkpoint import load_model
 from atrous.recipe.config import TrainConfig
@@ -65,7 +66,7 @@ def _train_with_torchrun(variant: Variant, seed: int, budget: str, run_dir: Path
     """Train under ``torchrun`` with ``variant.replicas`` CPU processes (gloo)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={variant.replicas}", "-m", "atrous", "train",
-               str(recipe_path("reproduce")), "--run-dir", str(run_dir), "--quiet"]  # fmt: skip
+               str(recipe_path(variant.base)), "--run-dir", str(run_dir), "--quiet"]  # fmt: skip
     for change in variant_overrides(variant, seed, budget):
         command += ["--set", change]
     if has_checkpoint(run_dir):
@@ -189,20 +190,23 @@ def reproduce(
     results: str | Path | None = None,
     store: str | Path | None = None,
     progress: bool = True,
+    recipe: str = "small",
 ) -> list[dict[str, Any]]:
     """Run experiment ``name`` (see the module docstring); the rows it appended.
 
-    ``results`` defaults to ``results/`` for the full budget and ``runs/reproduce-quick``
-    for the quick one (quick rows are never mixed into the committed results); ``store``
-    (the trained networks) to ``runs/reproduce/<budget>``.
+    ``recipe`` picks the experiments (``small`` or ``scaled``:
+    :mod:`atrous.experiments.recipes`); ``results`` defaults to that recipe's folder
+    (:func:`atrous.experiments.paths.default_results`: quick rows never mix with the
+    committed ones) and ``store`` (the trained networks) to ``runs/reproduce/<budget>``.
     """
-    if name not in EXPERIMENTS:
+    experiments = experiments_of(recipe)
+    if name not in experiments:
         raise AtrousError(f"unknown experiment {name!r}; the experiments are: "
-                          f"{', '.join(EXPERIMENTS)}")  # fmt: skip
-    experiment = EXPERIMENTS[name]
+                          f"{', '.join(experiments)}")  # fmt: skip
+    experiment = experiments[name]
     if budget not in BUDGETS:
         raise AtrousError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
-    results = results_folder(results, budget)
+    results = results_folder(results, budget, recipe)
     store = Path(store or default_store(budget))
     if name == "fig4":
         write_fig4(results)
@@ -215,9 +219,10 @@ def reproduce(
     return added
 
 
-def results_folder(results: str | Path | None, budget: str) -> Path:
-    """``results`` (default: the folder of ``budget``'s rows), checked to be a folder."""
-    folder = Path(results or default_results(budget))
+def results_folder(results: str | Path | None, budget: str, recipe: str = "small") -> Path:
+    """``results`` (default: the folder of ``recipe``'s rows at ``budget``), checked to be a
+    folder."""
+    folder = Path(results or default_results(budget, recipe))
     if folder.exists() and not folder.is_dir():
         raise AtrousError(f"--results {str(folder)!r} is a file; give a folder (it holds "
                           f"one NAME.csv per experiment)")  # fmt: skip
@@ -231,6 +236,8 @@ def _run_all(
     """Run every planned run without a current row in ``path``, appending a row as each ends."""
     name, added = experiment.name, []
     todo = runs_to_do(experiment, path, seeds, budget, only)
+    if todo and experiment.variants[0].base != BASE_RECIPE:  # the scaled recipe's maps
+        print(valid_tap_table(variant_config(experiment.variants[0], 0, budget)), file=sys.stderr)
     bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
     for variant, seed in bar:
         bar.set_postfix(variant=variant.name, seed=seed)
@@ -244,16 +251,18 @@ def _run_all(
 
 
 def recheck(
-    name: str, variant: str, seed: int, results: str | Path | None = None, budget: str = "full"
-) -> bool:
+    name: str, variant: str, seed: int, results: str | Path | None = None, budget: str = "full",
+    recipe: str = "small",
+) -> bool:  # fmt: skip
     """Re-train and re-evaluate one committed row from scratch (in a temporary store) and
     say whether it gives the same weights hash and mIOU; prints both. A mismatch on another
     kind of machine (CPU model, threads, torch version) is reported but expected."""
-    if name not in EXPERIMENTS or name == "fig4":
+    experiments = experiments_of(recipe)
+    if name not in experiments or name == "fig4":
         raise AtrousError(f"--recheck needs an experiment with runs, not {name!r}")
-    experiment = EXPERIMENTS[name]
+    experiment = experiments[name]
     v = experiment.variant(variant)
-    path = results_folder(results, budget) / f"{name}.csv"
+    path = results_folder(results, budget, recipe) / f"{name}.csv"
     key = config_hash(variant_config(v, seed, budget), v.replicas)
     rows = [r for r in read_rows(path) if (r["variant"], r["seed"], r["config_hash"]) ==
             (variant, seed, key)]  # fmt: skip

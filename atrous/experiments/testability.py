@@ -16,6 +16,7 @@ norm, image pooling, inference) or the feature maps themselves (output stride) i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from atrous.model.backbone import block_plans
@@ -112,3 +113,31 @@ def claim_testability(a: TrainConfig, b: TrainConfig) -> Testability:
     return Testability(False, f"every changed layer ({', '.join(changed)}) keeps under "
                               f"{MIN_OFF_CENTRE:.0%} of its off-centre taps on the {where}: "
                               f"the two networks cannot differ there")  # fmt: skip
+
+
+#: The paper's maps at its 513-pixel crops: 33 x 33 at output stride 16, 65 x 65 at 8.
+PAPER_MAPS = {16: 33, 8: 65}
+
+
+def valid_tap_table(config: TrainConfig) -> str:
+    """For every atrous layer of ``config``'s network: its rate and mean valid-tap fraction
+    on the training and the evaluation map, beside the same layer of the paper's network
+    (``rate_scale`` 1) on the paper's map at that output stride; ``*`` marks a difference of
+    more than 0.05."""
+    maps, network = run_maps(config), config.network
+    paper_net = dataclasses.replace(network, rate_scale=1.0)
+    os_ = network.output_stride
+    paper_side = PAPER_MAPS.get(os_, 33)
+    ours, paper = atrous_layers(network, os_), atrous_layers(paper_net, os_)
+    lines = [f"valid taps of each atrous layer (output stride {os_}): ours on the "
+             f"{maps.train[0]}x{maps.train[0]} training and {maps.eval[0]}x{maps.eval[0]} "
+             f"evaluation maps, the paper's on {paper_side}x{paper_side}",
+             f"{'layer':<10} {'rate':>4} {'train':>6} {'eval':>6}   {'paper rate':>10} "
+             f"{'paper':>6}"]  # fmt: skip
+    for name, rate in ours.items():
+        train, evaluation = (valid_fraction(side, rate) for side in (maps.train[0], maps.eval[0]))
+        want = valid_fraction(paper_side, paper[name])
+        off = "*" if max(abs(train - want), abs(evaluation - want)) > 0.05 else ""
+        lines.append(f"{name:<10} {rate:>4} {train:>6.2f} {evaluation:>6.2f}   "
+                     f"{paper[name]:>10} {want:>6.2f} {off}")  # fmt: skip
+    return "\n".join(lines)

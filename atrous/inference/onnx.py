@@ -41,9 +41,18 @@ class OnnxModel(torch.nn.Module):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.session, self.meta = onnx_session(path)
+        self.path = str(path)
         self.input_name = self.session.get_inputs()[0].name
+        self.input_shape = self.session.get_inputs()[0].shape  # ints, or names of dynamic sides
         self.config = DeepLabV3Config(**self.meta["network"]) if self.meta["network"] else None
 
     def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+        fixed = self.input_shape[2:]
+        if all(isinstance(n, int) for n in fixed) and list(x.shape[2:]) != fixed:
+            raise AtrousError(
+                f"ONNX model {self.path!r} was exported for {fixed[0]}x{fixed[1]} inputs; the "
+                f"image (at this scale) is {x.shape[2]}x{x.shape[3]}: export with --dynamic "
+                f"for any size (or --size HxW for this one)"
+            )
         out = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
         return torch.from_numpy(out)

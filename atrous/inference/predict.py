@@ -76,6 +76,19 @@ def _check_readable(paths: list[Path]) -> None:
         )
 
 
+def _check_backend(backend: str, precision: str) -> None:
+    """AtrousError naming ``--backend`` if it is unknown, or ``--precision`` and ``--backend``
+    if the precision is one the backend would ignore (an ONNX export runs in fp32)."""
+    if backend not in ("torch", "onnxruntime"):
+        raise AtrousError(f"--backend must be 'torch' or 'onnxruntime', got {backend!r}")
+    if backend == "onnxruntime" and precision not in ("fp32", "auto"):
+        raise AtrousError(
+            f"--precision {precision} does not apply to --backend onnxruntime: an ONNX export "
+            f"runs in fp32 (ONNX Runtime's CPU provider has no bf16 convolution); give "
+            f"--precision fp32 or auto, or --backend torch with the checkpoint"
+        )
+
+
 def predict_files(
     checkpoint: str | Path,
     images: Sequence[str | Path],
@@ -92,10 +105,12 @@ def predict_files(
     """Segment every image file into ``out``; returns the label PNGs written.
 
     Nothing is written unless every image can be read and every output path is free
-    (``overwrite`` replaces existing outputs, never an input).
+    (``overwrite`` replaces existing outputs, never an input). With ``backend="onnxruntime"``,
+    ``checkpoint`` is an ONNX export, run in fp32 (``precision`` fp32 or auto).
     """
     if not images:
         raise AtrousError("images: give at least one image file")
+    _check_backend(backend, precision)
     paths = [Path(p) for p in images]
     out = check_output_dir(out, "--out")
     targets = [output_paths(p, out) for p in paths]
@@ -110,8 +125,6 @@ def predict_files(
             raise AtrousError("--output-stride is fixed in an ONNX export; export another")
         model, precision = OnnxModel(checkpoint), "fp32"
         state = {"meta": model.meta}
-    elif backend != "torch":
-        raise AtrousError(f"--backend must be 'torch' or 'onnxruntime', got {backend!r}")
     else:
         model, state = load_model(checkpoint, map_location=torch_device)
     if output_stride is not None:

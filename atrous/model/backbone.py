@@ -29,9 +29,17 @@ paper.) A block with other than three units cycles through the unit rates (our e
   1x1 projection shortcut (``downsample``) like every strided torchvision block; the paper's
   TF-slim code subsamples the identity shortcut instead. Block4 has stride 2 and
   block5..block7 too, so block7 has the natural output stride 256 of Tab. 1.
-- In a block whose stride became a rate, every unit uses the new rate, as the paper's code
-  does. torchvision gives the first unit the previous rate; set
-  ``config.first_unit_previous_rate`` for that (only needed to reproduce torchvision).
+- In a block whose stride became a rate, every unit uses the block's new rate, the first
+  unit (the one whose stride became 1) included. That is our reading of the paper's text,
+  which gives one rate per block (Sec. 3.1, 3.2; Sec. 4: at output stride 8, block3 rate 2
+  and block4 rate 4). The paper's code does otherwise: TF-slim's ``stack_blocks_dense``
+  runs the unit whose stride became 1 (the last unit of the block before, where TF-slim
+  puts the stride) at the old rate and only the later units at the new one, and torchvision
+  does the same with its first-unit stride (``previous_dilation``). Set
+  ``config.first_unit_previous_rate`` for that convention in this layout: the first unit of
+  the block keeps the previous rate (needed to reproduce torchvision). The output stride of
+  every block is the same either way; with the new rate in every unit the receptive field is
+  a little larger (chapter 3).
 
 Parameter names follow torchvision's ResNet (``conv1``, ``bn1``, ``layer1.0.conv1``, ...,
 ``layer1.0.downsample.0``/``.1``), without its ``fc`` classifier.

@@ -26,6 +26,7 @@ import os
 import pickle
 import re
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,16 +70,53 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def _export_kind(path: Path, head: bytes) -> str | None:
+    """What ``atrous export`` file ``path`` is (by suffix or bytes) and what reads it, or None."""
+    source = "read the checkpoint.pt (or .safetensors) it was exported from"
+    # ONNX: a protobuf ModelProto, ir_version (field 1) then producer_name (field 2)
+    if path.suffix == ".onnx" or (len(head) > 2 and head[0] == 0x08 and head[2] == 0x12):
+        return (f"{str(path)!r} is an ONNX model (atrous export --format onnx), not a "
+                f"checkpoint: ONNX Runtime runs it, `python -m atrous predict {path} IMAGES "
+                f"--backend onnxruntime`; eval, export and train.init {source}")  # fmt: skip
+    if path.suffix == ".pt2" or (head.startswith(b"PK") and _is_pt2_archive(path)):
+        return (f"{str(path)!r} is a torch.export program (atrous export --format torch-export), "
+                f"not a checkpoint: load it in Python with torch.export.load(path).module(); "
+                f"predict, eval, export and train.init {source}")  # fmt: skip
+    return None
+
+
+def _is_pt2_archive(path: Path) -> bool:
+    """A zip archive holding ``archive_format`` (torch.export.save's) and no ``data.pkl``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n.rsplit("/", 1)[-1] for n in archive.namelist()]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "archive_format" in names and "data.pkl" not in names
+
+
 def _describe_unreadable(path: Path, error: Exception) -> str:
     """Why ``path`` is not a checkpoint, in words (not torch's internals)."""
     with path.open("rb") as f:
         head = f.read(8)
     if not head:
         return f"checkpoint {str(path)!r} is empty (0 bytes): not a checkpoint"
+    export = _export_kind(path, head)
+    if export is not None:
+        return export
     if not head.startswith((b"PK", b"\x80")):  # torch.save: a zip archive (or a legacy pickle)
         return (
             f"checkpoint {str(path)!r} is not a PyTorch file (torch.save writes a zip archive; "
             f"this file starts with {head!r})"
+        )
+    if isinstance(error, pickle.UnpicklingError):
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f" ({found[1]})" if found else ""
+        return (
+            f"checkpoint {str(path)!r} holds a Python object{what} that atrous refuses to "
+            f"unpickle: unpickling can run any code, so atrous reads only tensors and plain "
+            f"containers (torch.load weights_only=True). Save the weights as a state dict "
+            f"(torch.save(model.state_dict(), path)) and load that instead"
         )
     return f"checkpoint {str(path)!r} could not be read (truncated or damaged?): {error}"
 
@@ -87,24 +125,16 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     """``torch.load(path, weights_only=True)``, with errors that name the file.
 
     AtrousFileNotFoundError if there is no such file; AtrousError if it holds objects other
-    than tensors and plain containers (a pickle that could run code: refused), or is empty,
-    truncated or not a PyTorch file at all.
+    than tensors and plain containers (a pickle that could run code: refused), is empty,
+    truncated, not a PyTorch file at all, or an export (ONNX, torch.export) that says which
+    command or library reads it.
     """
     path = Path(path)
     if not path.is_file():
         raise AtrousFileNotFoundError(f"checkpoint file not found: {str(path)!r}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        found = re.search(r"GLOBAL (\S+)", str(error))
-        what = f" ({found[1]})" if found else ""
-        raise AtrousError(
-            f"checkpoint {str(path)!r} holds a Python object{what} that atrous refuses to "
-            f"unpickle: unpickling can run any code, so atrous reads only tensors and plain "
-            f"containers (torch.load weights_only=True). Save the weights as a state dict "
-            f"(torch.save(model.state_dict(), path)) and load that instead"
-        ) from None
-    except Exception as error:  # a truncated or foreign file
+    except Exception as error:  # a pickle of objects, a truncated or foreign file
         raise AtrousError(_describe_unreadable(path, error)) from None
 
 
@@ -194,11 +224,25 @@ def _skipped(name: str, skip: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in skip)
 
 
+def _check_skip(skip: tuple[str, ...], names: list[str], option: str) -> None:
+    """AtrousError naming ``option`` and each prefix of ``skip`` that matches none of
+    ``names`` (a typo would otherwise load everything, or fail on the classifier's shape)."""
+    unmatched = [p for p in skip if not any(_skipped(n, (p,)) for n in names)]
+    if unmatched:
+        modules = sorted({".".join(n.split(".")[:2]) for n in names})
+        raise AtrousError(
+            f"{option}: {', '.join(map(repr, unmatched))} "
+            f"{'matches' if len(unmatched) == 1 else 'match'} no tensor of the network or "
+            f"the checkpoint; a prefix names a module, e.g. one of: {_listing(modules)}"
+        )
+
+
 def load_weights(
     model: nn.Module,
     state: dict[str, Any],
     source: str = "checkpoint",
     skip: tuple[str, ...] = (),
+    skip_option: str = "skip",
 ) -> list[str]:
     """Load ``state["model"]`` into ``model``; AtrousError naming every mismatch.
 
@@ -206,9 +250,10 @@ def load_weights(
     and bn_momentum, so stage 2 at output stride 8 starts from stage 1 at 16), and every
     parameter and buffer must exist on both sides with the same shape. ``skip`` lists
     module-name prefixes left out on both sides (they keep the model's initialisation;
-    ``num_classes`` may then differ): fine-tuning to other classes. Returns the names not
-    loaded.
+    ``num_classes`` may then differ): fine-tuning to other classes; a prefix that matches
+    nothing is refused, naming ``skip_option``. Returns the names not loaded.
     """
+    _check_skip(skip, [*model.state_dict(), *state["model"]], skip_option)
     config = getattr(model, "config", None)
     own = {k: v for k, v in model.state_dict().items() if not _skipped(k, skip)}
     saved = {k: v for k, v in state["model"].items() if not _skipped(k, skip)}

@@ -69,9 +69,9 @@ class DeepLabV3Config:
     """PyTorch BN momentum; the paper's BN decay 0.9997 is 1 - momentum."""
     first_unit_previous_rate: bool = False
     """In a block whose stride was replaced by atrous convolution, give the first unit the rate
-    *before* the replacement, as torchvision does. False: every unit of the block uses the
-    block's rate, as the paper's code does. Only for exact torchvision compatibility
-    (atrous.from_torchvision)."""
+    *before* the replacement, as the authors' code (TF-slim's ``stack_blocks_dense``) and
+    torchvision do. False: every unit of the block uses the block's rate, our reading of the
+    per-block rates in the paper's text (docs/src/compare-implementations.md)."""
     head_conv3x3: bool = False
     """torchvision's DeepLabHead, not the paper: a 3x3 conv (aspp_channels filters), BN and ReLU
     between the ASPP projection and the final 1x1 conv. Only for torchvision's checkpoints

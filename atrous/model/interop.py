@@ -55,7 +55,16 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     A checkpoint is untrusted input: a pickle can run any code when loaded, so only tensors and
     plain containers are accepted (:func:`atrous.model.checkpoint.safe_load`). A dict that wraps the
     state dict under ``"model"`` or ``"state_dict"`` (as training scripts save it) is unwrapped.
+    A ``.safetensors`` file (no pickle at all; what ``atrous pretrain`` writes) is read as one.
     """
+    if os.fspath(path).endswith(".safetensors") and os.path.isfile(path):
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(os.fspath(path))
+        except Exception as error:  # a truncated or foreign file
+            raise AtrousError(f"safetensors file {os.fspath(path)!r} could not be read: "
+                              f"{error}") from None  # fmt: skip
     obj = safe_load(path)
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):

@@ -36,6 +36,7 @@ from atrous.recipe.tables import (
     ADDED,
     BATCH_NORMS,
     DATASETS,
+    UNHASHED,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -87,7 +88,8 @@ class TrainConfig:
         for name in ("data", "train", "eval"):
             table = getattr(self, name)
             for f in dataclasses.fields(table):
-                if f.metadata.get(ADDED) and getattr(table, f.name) == f.default:
+                unchanged = getattr(table, f.name) == f.default
+                if f.metadata.get(ADDED) and (unchanged or f.metadata.get(UNHASHED)):
                     del values[name][f.name]
         return values
 

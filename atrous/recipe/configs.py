@@ -29,6 +29,23 @@ def recipe_path(name: str) -> Path:
     return Path(str(resources.files("atrous") / "configs" / f"{name}.toml"))
 
 
+def pretrained_names() -> list[str]:
+    """The pre-trained backbones shipped in ``atrous/pretrained`` (``atrous pretrain``)."""
+    folder = resources.files("atrous") / "pretrained"
+    if not folder.is_dir():
+        return []
+    suffix = ".safetensors"
+    return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def pretrained_path(value: str) -> Path:
+    """``train.pretrained``: a file, or the name of a shipped pre-trained backbone
+    (``scaled-deep``: ``atrous/pretrained/scaled-deep.safetensors``)."""
+    if "/" in value or "." in value or value not in pretrained_names():
+        return Path(value)
+    return Path(str(resources.files("atrous") / "pretrained" / f"{value}.safetensors"))
+
+
 def config_argument(text: str) -> Path:
     """A command's config argument: a TOML file if one exists at ``text``, else the shipped
     recipe of that name (``atrous train demo``); the file's path otherwise, so that reading

@@ -17,6 +17,7 @@ from atrous.base.errors import AtrousError, AtrousFileNotFoundError
 from atrous.data.cityscapes import Cityscapes
 from atrous.data.coco import COCOSegmentation
 from atrous.data.folder import FolderDataset
+from atrous.data.render_cache import RenderedSplit
 from atrous.data.sbd import SBDSegmentation
 from atrous.data.synthetic import SyntheticScenes
 from atrous.data.transforms import EvalTransform, TrainTransform
@@ -48,7 +49,9 @@ def _check_roots(data: DataConfig, split: str) -> None:
             )
 
 
-def _synthetic(data: DataConfig, split: str) -> SyntheticScenes:
+def _synthetic(data: DataConfig, split: str) -> SyntheticScenes | RenderedSplit:
+    """The synthetic scenes of ``split``; read from ``data.cache_dir`` (drawn there once)
+    when it is set."""
     kwargs: dict[str, Any] = {}
     if data.synthetic_size:
         kwargs["size"] = data.synthetic_size
@@ -56,7 +59,10 @@ def _synthetic(data: DataConfig, split: str) -> SyntheticScenes:
         kwargs["length"] = data.synthetic_length
     if data.synthetic_val_length and split == data.val_split:
         kwargs["length"] = data.synthetic_val_length
-    return SyntheticScenes(split=split, **kwargs)
+    if data.synthetic_scale != 1:
+        kwargs["scale"] = data.synthetic_scale
+    scenes = SyntheticScenes(split=split, **kwargs)
+    return RenderedSplit(scenes, data.cache_dir) if data.cache_dir else scenes
 
 
 def build_dataset(data: DataConfig, split: str) -> Dataset:

@@ -56,11 +56,16 @@ def _within(table: Any, name: str, key: str, low: float, high: float, why: str) 
 ADDED = "hashed_when_changed"
 
 
-def added(default: Any) -> Any:
-    """A field added after the first committed results: hashed only when not ``default``."""
+#: The metadata key of a field that never enters a hash (where files live, not what a run is).
+UNHASHED = "never_hashed"
+
+
+def added(default: Any, hashed: bool = True) -> Any:
+    """A field added after the first committed results: hashed only when not ``default``
+    (never, if not ``hashed``: a place on disk that changes nothing a run computes)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("an added field's default must be immutable")  # pragma: no cover
-    return field(default=default, metadata={ADDED: True})
+    return field(default=default, metadata={ADDED: True, UNHASHED: not hashed})
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,16 @@ class DataConfig:
     cache: bool = False
     """Keep every training image in memory after its first read (:mod:`atrous.data.cache`):
     each image is drawn or decoded once; H * W * 4 bytes per image."""
+    synthetic_scale: float = added(1.0)
+    """Multiplies every absolute size in pixels of the synthetic scenes (the least object
+    radius, the wire widths, the texture periods, the ignore band; 0.25 to 8): at
+    ``synthetic_size = 256`` a scale of 2 draws the 128-pixel scenes at twice the
+    resolution. 1 draws the scenes of the committed results."""
+    cache_dir: str = added("", hashed=False)
+    """Empty: the scenes are drawn when asked, as always. A folder: each synthetic split is
+    drawn once into memory-mapped files there (:mod:`atrous.data.render_cache`), shared by
+    every run and process that draws the same scenes, and read back from them (the same
+    images and labels)."""
 
     def __post_init__(self) -> None:
         coerce_fields(self, "data")
@@ -150,6 +165,8 @@ class DataConfig:
         _at_least(self, "data", 0, "synthetic_size", "synthetic_length", "synthetic_val_length",
                   "num_workers")  # fmt: skip
         _within(self, "data", "val_fraction", 0.0, 0.9, "a share of the images")
+        _within(self, "data", "synthetic_scale", 0.25, 8, "times the sizes of the 128-pixel "
+                "scenes")  # fmt: skip
         _at_least(self, "data", 0, "split_seed")
         lo, hi = self.scale_range
         if not 0.05 <= lo <= hi <= 8:
@@ -185,7 +202,9 @@ class OptimConfig:
     each had their own BN (:mod:`atrous.training.processes`)."""
     pretrained: str = ""
     """torchvision ImageNet ResNet weights (e.g. ``resnet101-63fe2227.pth``) for the
-    backbone, as the paper starts from (Sec. 4.1); "" starts from random weights."""
+    backbone, as the paper starts from (Sec. 4.1), or the name of a backbone shipped in
+    ``atrous/pretrained`` (``scaled-deep``: ``atrous pretrain``'s stand-in for ImageNet);
+    "" starts from random weights."""
     init: str = ""
     """Checkpoint whose weights start this run (stage 2 starts from stage 1's); replaces
     ``pretrained``."""

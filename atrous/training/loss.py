@@ -52,7 +52,10 @@ def segmentation_loss_sum(
 
     ``logits`` are (N, K, h, w) at the feature-map size and ``labels`` (N, H, W). Sec. 4.1:
     upsample the logits to the labels; or (Tab. 8, older DeepLabs) take the labels at the
-    logits' sample points (:func:`downsample_labels`).
+    logits' sample points (:func:`downsample_labels`). The cross-entropy and its sum are
+    computed in float32 whatever the logits' dtype; the upsampling runs in the logits' dtype
+    (bf16 in a bf16 run), as every committed result was trained, so that they re-train to the
+    same weights.
     """
     if upsample_logits:
         logits = F.interpolate(

@@ -25,6 +25,7 @@ _MOVABLE = {
     ("data", "sbd_root"),
     ("data", "num_workers"),
     ("data", "cache"),
+    ("data", "cache_dir"),
     ("train", "precision"),  # checked as what it resolved to, by resume_run
 }
 

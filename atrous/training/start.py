@@ -28,6 +28,7 @@ from atrous.model.checkpoint import load_weights, read_checkpoint
 from atrous.model.deeplabv3 import DeepLabV3
 from atrous.model.interop import load_backbone_checkpoint, load_checkpoint_file
 from atrous.recipe.config import TrainConfig
+from atrous.recipe.configs import pretrained_path
 from atrous.recipe.datasets import build_dataset
 
 
@@ -56,18 +57,19 @@ def initial_model(config: TrainConfig) -> DeepLabV3:
     torch.manual_seed(t.seed)
     model = DeepLabV3(config.network)
     if t.pretrained and not t.init:
-        if not Path(t.pretrained).is_file():
+        pretrained = pretrained_path(t.pretrained)
+        if not pretrained.is_file():
             raise AtrousFileNotFoundError(
                 f"train.pretrained {t.pretrained!r} is not a file: download torchvision's "
                 f'ImageNet ResNet weights there, or set train.pretrained = "" to start from '
                 f"random weights"
             )
-        load_backbone_checkpoint(model, load_checkpoint_file(t.pretrained))
+        load_backbone_checkpoint(model, load_checkpoint_file(pretrained))
     if t.init:
         if not Path(t.init).exists():
             raise AtrousFileNotFoundError(f"train.init {t.init!r}: no such checkpoint or folder")
         fresh = load_weights(model, read_checkpoint(t.init), f"train.init {t.init!r}",
-                             skip=t.init_skip)  # fmt: skip
+                             skip=t.init_skip, skip_option="train.init_skip")  # fmt: skip
         if fresh:
             print(f"train.init: {len(fresh)} tensors not loaded (train.init_skip), freshly "
                   f"initialised: {', '.join(fresh)}", file=sys.stderr)  # fmt: skip

@@ -1,0 +1,37 @@
+"""atrous.experiments.cues: the linear probes that check, on the data alone, whether the scene
+type is a global cue and not a local one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atrous.data.synthetic import SAIL, TENT, SyntheticScenes
+from atrous.experiments.cues import check_cues, global_features, probe_accuracy, triangle_patch
+from atrous.recipe.config import apply_overrides
+
+
+def test_the_probe_finds_a_linear_cue_and_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    separable = (x[:, 2] > 0).astype(float)
+    assert probe_accuracy(x, separable) > 0.95
+    assert 0.35 < probe_accuracy(x, rng.integers(0, 2, 400).astype(float)) < 0.65
+
+
+def test_the_patch_holds_the_triangle_and_its_surroundings():
+    scenes = SyntheticScenes("train", 64, 40)
+    for i in range(40):
+        sample = scenes.sample(i)
+        patch = triangle_patch(sample.image, sample.label)
+        triangle = ((sample.label == SAIL) | (sample.label == TENT)).sum()
+        assert (patch is None) == (triangle < 4)
+        if patch is not None:
+            assert patch.shape[0] * patch.shape[1] >= triangle
+    assert global_features(scenes.sample(0).image).ndim == 1
+
+
+def test_check_cues_reports_both_probes():
+    config = apply_overrides({}, ["data.synthetic_size=64"])
+    cues = check_cues(config, scenes=60)
+    assert cues.scenes == 60 and 0 < cues.triangles <= 60
+    assert 0 <= cues.local_accuracy <= 1 and 0 <= cues.global_accuracy <= 1
