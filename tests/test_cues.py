@@ -35,3 +35,11 @@ def test_check_cues_reports_both_probes():
     cues = check_cues(config, scenes=60)
     assert cues.scenes == 60 and 0 < cues.triangles <= 60
     assert 0 <= cues.local_accuracy <= 1 and 0 <= cues.global_accuracy <= 1
+
+
+def test_the_cues_command_prints_both_probes(capsys):
+    from atrous.cli import main
+
+    assert main(["cues", "--recipe", "small", "--scenes", "40"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("small: scene type from global statistics 0.") and "40 scenes" in out

@@ -131,7 +131,35 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
     pretrain.set_defaults(func=_pretrain)
 
 
+def _cues(args: argparse.Namespace) -> int:
+    from atrous.experiments.cues import check_cues
+    from atrous.experiments.design import RECIPES
+    from atrous.recipe.config import load_config
+    from atrous.recipe.configs import recipe_path
+
+    if args.scenes < 20:
+        raise AtrousError(f"--scenes must be at least 20, got {args.scenes}")
+    cues = check_cues(load_config(recipe_path(RECIPES[args.recipe])), args.scenes)
+    print(f"{args.recipe}: scene type from global statistics {cues.global_accuracy:.3f}, from "
+          f"the patch around a triangle {cues.local_accuracy:.3f} (held-out accuracy of a "
+          f"linear probe; chance 0.5; {cues.scenes} scenes, "
+          f"{cues.triangles} triangles)")  # fmt: skip
+    return 0
+
+
+def _add_cues(commands: argparse._SubParsersAction) -> None:
+    from atrous.experiments.design import RECIPES
+
+    cues = commands.add_parser(
+        "cues", help="check on the data alone that the scene type is a global cue, not a local one"
+    )
+    cues.add_argument("--recipe", choices=sorted(RECIPES), default="scaled")
+    cues.add_argument("--scenes", type=int, default=400, help="training scenes drawn")
+    cues.set_defaults(func=_cues)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``reproduce``, ``report`` and ``pretrain``."""
+    """Add ``reproduce``, ``report``, ``pretrain`` and ``cues``."""
     _add_reproduce(commands)
     _add_pretrain(commands)
+    _add_cues(commands)
