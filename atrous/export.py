@@ -1,10 +1,9 @@
 """Export: the trained network out of the training code, as ONNX, torch.export or safetensors.
 
 - ``onnx``: the inference network (BN folded into the convolutions,
-:func:`atrous.inference.fast.fuse_bn`)
-  exported by ``torch.onnx.export`` (the dynamo exporter, opset :data:`OPSET`), with fixed or
-  dynamic height and width; the config, class names and palette are in the model's
-  ``metadata_props``. Runs in ONNX Runtime (``pip install 'atrous[export]'``). bf16 is
+  :func:`atrous.inference.fast.fuse_bn`) exported by ``torch.onnx.export`` (the dynamo
+  exporter, opset :data:`OPSET`), for any height and width (or, ``--static``, one size);
+  the config, class names and palette are in the model's ``metadata_props``. Runs in ONNX Runtime (``pip install 'atrous[export]'``). bf16 is
   refused: ONNX Runtime's CPU provider has no bf16 convolution.
 - ``torch-export``: the same inference network as a ``torch.export`` program
   (``torch.export.save``; reload with ``torch.export.load``), optionally in bf16; the metadata
@@ -67,12 +66,14 @@ def export_model(
     *,
     output_stride: int | None = None,
     size: tuple[int, int] = (513, 513),
-    dynamic: bool = False,
+    dynamic: bool = True,
     bf16: bool = False,
     overwrite: bool = False,
 ) -> Path:
     """Export the network of ``checkpoint`` as ``fmt`` (one of :data:`FORMATS`) to ``out``
-    (default: the checkpoint's name with the format's suffix); returns the path written."""
+    (default: the checkpoint's name with the format's suffix); returns the path written.
+    ``dynamic`` (the default) gives a graph for any height and width; ``dynamic=False`` a
+    static graph for ``size`` only."""
     if fmt not in FORMATS:
         raise AtrousError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if bf16 and fmt == "onnx":

@@ -245,3 +245,20 @@ def test_a_safetensors_export_honours_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o644
+
+
+def test_an_onnx_export_takes_any_size_by_default(tmp_path, capsys):
+    """`export --format onnx` then `predict --backend onnxruntime` on a 500 x 338 photo."""
+    pytest.importorskip("onnxruntime")
+    checkpoint = _training_run(tmp_path / "run")
+    assert (
+        main(["export", str(checkpoint), "--format", "onnx", "--out", str(tmp_path / "m.onnx")])
+        == 0
+    )
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (338, 500, 3), dtype=np.uint8)).save(
+        photo
+    )
+    assert main(["predict", str(tmp_path / "m.onnx"), str(photo), "--out", str(tmp_path / "out"),
+                 "--backend", "onnxruntime"]) == 0  # fmt: skip
+    assert Image.open(tmp_path / "out" / "photo.png").size == (500, 338)

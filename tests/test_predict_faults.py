@@ -62,10 +62,11 @@ def test_a_symlinked_folder_never_replaces_the_input(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def fixed_size_onnx(tmp_path_factory):
-    """An ONNX export for 33x33 inputs only (no --dynamic)."""
+    """An ONNX export for 33x33 inputs only (--static)."""
     pytest.importorskip("onnxruntime")
     folder = tmp_path_factory.mktemp("onnx")
-    return export_model(_tiny_checkpoint(folder), folder / "m.onnx", "onnx", size=(33, 33))
+    return export_model(_tiny_checkpoint(folder), folder / "m.onnx", "onnx", size=(33, 33),
+                        dynamic=False)  # fmt: skip
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -100,4 +101,4 @@ def test_an_image_a_fixed_size_export_cannot_take_is_named(fixed_size_onnx, tmp_
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "exported for 33x33 inputs" in err and "20x24" in err and "--dynamic" in err
+    assert "exported for 33x33 inputs" in err and "20x24" in err and "without --static" in err

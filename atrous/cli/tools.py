@@ -45,7 +45,7 @@ def _export(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size) if args.size else (513, 513)
     out = export_model(args.checkpoint, args.out, args.format, output_stride=args.output_stride,
-                       size=size, dynamic=args.dynamic, bf16=args.bf16,
+                       size=size, dynamic=not args.static, bf16=args.bf16,
                        overwrite=args.overwrite)  # fmt: skip
     print(f"wrote {out}")
     return 0
@@ -70,8 +70,14 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="export at this output stride (default: the checkpoint's)",
     )
-    export.add_argument("--size", default=None, help="input size HxW (default 513x513)")
-    export.add_argument("--dynamic", action="store_true", help="any height and width")
+    export.add_argument("--size", default=None,
+                        help="the example input's size HxW (default 513x513); with --static, "
+                        "the only size the graph takes")  # fmt: skip
+    export.add_argument(
+        "--static",
+        action="store_true",
+        help="a graph for --size only (default: any height and width)",
+    )
     export.add_argument(
         "--bf16", action="store_true", help="bf16 weights (torch-export, safetensors; not onnx)"
     )

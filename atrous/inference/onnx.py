@@ -51,8 +51,8 @@ class OnnxModel(torch.nn.Module):
         if all(isinstance(n, int) for n in fixed) and list(x.shape[2:]) != fixed:
             raise AtrousError(
                 f"ONNX model {self.path!r} was exported for {fixed[0]}x{fixed[1]} inputs; the "
-                f"image (at this scale) is {x.shape[2]}x{x.shape[3]}: export with --dynamic "
-                f"for any size (or --size HxW for this one)"
+                f"image (at this scale) is {x.shape[2]}x{x.shape[3]}: export without --static "
+                f"for any size (or --static --size HxW for this one)"
             )
         out = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
         return torch.from_numpy(out)
