@@ -3,8 +3,9 @@
 - ``onnx``: the inference network (BN folded into the convolutions,
   :func:`atrous.inference.fast.fuse_bn`) exported by ``torch.onnx.export`` (the dynamo
   exporter, opset :data:`OPSET`), for any height and width (or, ``--static``, one size);
-  the config, class names and palette are in the model's ``metadata_props``. Runs in ONNX Runtime (``pip install 'atrous[export]'``). bf16 is
-  refused: ONNX Runtime's CPU provider has no bf16 convolution.
+  the config, class names and palette are in the model's ``metadata_props``. Runs in ONNX
+  Runtime (``pip install 'atrous[export]'``). bf16 is refused: ONNX Runtime's CPU provider
+  has no bf16 convolution.
 - ``torch-export``: the same inference network as a ``torch.export`` program
   (``torch.export.save``; reload with ``torch.export.load``), optionally in bf16; the metadata
   rides along as the extra file ``atrous.json``.
