@@ -127,3 +127,18 @@ def test_the_config_passes_its_scale_and_hashes_it_only_when_set():
     for bad in (0.2, 9):
         with pytest.raises(AtrousError, match="synthetic_scale"):
             DataConfig(synthetic_scale=bad)
+
+
+def test_tint_and_jitter_change_only_the_background_colour():
+    from atrous.data.synthetic import SyntheticScenes
+
+    plain, weak = SyntheticScenes("val", 64, 4), SyntheticScenes("val", 64, 4, tint=0, jitter=0)
+    for i in range(4):
+        a, b = plain.sample(i), weak.sample(i)
+        assert (a.label == b.label).all() and a.scene == b.scene  # the same scene drawn
+        assert not (a.image == b.image).all()
+    same = SyntheticScenes("val", 64, 4, tint=1.0, jitter=1.0)
+    assert (same[0][0] == plain[0][0]).all() and repr(same) == repr(plain)
+    assert "tint=0.0" in repr(weak)
+    with pytest.raises(AtrousError, match="tint"):
+        SyntheticScenes("val", 64, 4, tint=-1)

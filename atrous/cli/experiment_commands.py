@@ -139,7 +139,7 @@ def _cues(args: argparse.Namespace) -> int:
 
     if args.scenes < 20:
         raise AtrousError(f"--scenes must be at least 20, got {args.scenes}")
-    cues = check_cues(load_config(recipe_path(RECIPES[args.recipe])), args.scenes)
+    cues = check_cues(load_config(recipe_path(RECIPES[args.recipe]), args.set), args.scenes)
     print(f"{args.recipe}: scene type from global statistics {cues.global_accuracy:.3f}, from "
           f"the patch around a triangle {cues.local_accuracy:.3f} (held-out accuracy of a "
           f"linear probe; chance 0.5; {cues.scenes} scenes, "
@@ -155,6 +155,13 @@ def _add_cues(commands: argparse._SubParsersAction) -> None:
     )
     cues.add_argument("--recipe", choices=sorted(RECIPES), default="scaled")
     cues.add_argument("--scenes", type=int, default=400, help="training scenes drawn")
+    cues.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the recipe's data, e.g. --set data.synthetic_tint=0.25",
+    )
     cues.set_defaults(func=_cues)
 
 

@@ -55,9 +55,11 @@ class ScenePainter:
     """Paints one scene, back to front, into an image, a label map and a depth map."""
 
     def __init__(
-        self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, scale: float = 1.0
-    ) -> None:
+        self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, scale: float = 1.0,
+        tint: float = 1.0, jitter: float = 1.0,
+    ) -> None:  # fmt: skip
         self.rng, self.yy, self.xx = rng, yy, xx
+        self.tint, self.jitter = float(tint), float(jitter)
         self.size = yy.shape[0]
         # A Python float: a NumPy scalar would promote the float32 comparisons to float64.
         self.scale = float(scale)
@@ -93,7 +95,11 @@ class ScenePainter:
     # -- background ------------------------------------------------------------------
     def _background(self, scene: int) -> None:
         rng, s = self.rng, self.size
-        base = _SCENE_RGB[scene] + rng.normal(0.0, 8.0, 3)
+        colour = _SCENE_RGB[scene]
+        if self.tint != 1.0:  # the land/sea difference, scaled about the middle of the two
+            middle = _SCENE_RGB.mean(axis=0)
+            colour = middle + self.tint * (colour - middle)
+        base = colour + rng.normal(0.0, 8.0 * self.jitter, 3)
         # A smooth random field: a 4x4 grid of colours, bilinearly upsampled.
         grid = rng.uniform(-28.0, 28.0, (4, 4, 3))
         up = upsampling_matrix(s, 4)  # (s, 4)

@@ -43,6 +43,13 @@ the wire widths, the texture periods, the marks, the ignore band; the list is in
 :mod:`atrous.data.scene_painter`): a 256-pixel scene at scale 2 looks like a 128-pixel one
 at scale 1 drawn at twice the resolution. Scale 1 (the default) is the scenes as they were.
 
+**Cue strength.** ``tint`` multiplies the land/sea difference of the background colour
+(about the middle of the two) and ``jitter`` the per-image colour jitter (sd 8 levels): a
+weaker tint with less jitter keeps the scene type readable from the whole image while a
+patch around a triangle, which sees the smooth field's local level, can hardly tell it
+(:mod:`atrous.experiments.cues` measures both). 1 and 1 (the defaults) are the scenes as
+they were, bit for bit.
+
 Splits draw from disjoint random streams (``train``, ``val``, ``test``); the length is a
 choice, not a store: ``ds[i]`` draws image ``i`` when asked.
 """
@@ -113,6 +120,8 @@ class SyntheticScenes:
         transform: Callable[..., Any] | None = None,
         ignore_width: int = 1,
         scale: float = 1.0,
+        tint: float = 1.0,
+        jitter: float = 1.0,
     ) -> None:
         if split not in _SPLITS:
             raise AtrousError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
@@ -128,7 +137,15 @@ class SyntheticScenes:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.25 <= scale <= 8:
             raise AtrousError(f"scale must be a number in [0.25, 8], got {scale!r}")
         self.split, self.size, self.length, self.seed = split, size, length, seed
+        for name, value in (("tint", tint), ("jitter", jitter)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 4
+            ):
+                raise AtrousError(f"{name} must be a number in [0, 4], got {value!r}")
         self.transform, self.ignore_width, self.scale = transform, ignore_width, float(scale)
+        self.tint, self.jitter = float(tint), float(jitter)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self._yy, self._xx = yy, xx
 
@@ -137,6 +154,8 @@ class SyntheticScenes:
 
     def __repr__(self) -> str:
         scale = f", scale={self.scale}" if self.scale != 1 else ""
+        scale += f", tint={self.tint}" if self.tint != 1 else ""
+        scale += f", jitter={self.jitter}" if self.jitter != 1 else ""
         return (
             f"SyntheticScenes(split={self.split!r}, size={self.size}, length={self.length}, "
             f"seed={self.seed}, ignore_width={self.ignore_width}{scale})"
@@ -158,7 +177,8 @@ class SyntheticScenes:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for length {self.length}")
         rng = np.random.default_rng([self.seed, _SPLITS[self.split], index])
-        return ScenePainter(rng, self._yy, self._xx, self.scale).paint(self.ignore_width)
+        painter = ScenePainter(rng, self._yy, self._xx, self.scale, self.tint, self.jitter)
+        return painter.paint(self.ignore_width)
 
     def describe(self) -> str:
         """The design and the reason for each property (the module docstring)."""

@@ -81,7 +81,8 @@ class Cues:
 def check_cues(config: TrainConfig, scenes: int = 400) -> Cues:
     """Both probes on the first ``scenes`` training scenes of ``config``'s synthetic data."""
     d = config.data
-    data = SyntheticScenes("train", d.synthetic_size or 128, scenes, scale=d.synthetic_scale)
+    data = SyntheticScenes("train", d.synthetic_size or 128, scenes, scale=d.synthetic_scale,
+                           tint=d.synthetic_tint, jitter=d.synthetic_jitter)  # fmt: skip
     glob, local, local_scene, scene = [], [], [], []
     for i in range(scenes):
         sample = data.sample(i)

@@ -61,6 +61,10 @@ def _synthetic(data: DataConfig, split: str) -> SyntheticScenes | RenderedSplit:
         kwargs["length"] = data.synthetic_val_length
     if data.synthetic_scale != 1:
         kwargs["scale"] = data.synthetic_scale
+    if data.synthetic_tint != 1:
+        kwargs["tint"] = data.synthetic_tint
+    if data.synthetic_jitter != 1:
+        kwargs["jitter"] = data.synthetic_jitter
     scenes = SyntheticScenes(split=split, **kwargs)
     return RenderedSplit(scenes, data.cache_dir) if data.cache_dir else scenes
 

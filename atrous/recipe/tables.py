@@ -149,6 +149,11 @@ class DataConfig:
     radius, the wire widths, the texture periods, the ignore band; 0.25 to 8): at
     ``synthetic_size = 256`` a scale of 2 draws the 128-pixel scenes at twice the
     resolution. 1 draws the scenes of the committed results."""
+    synthetic_tint: float = added(1.0)
+    """Multiplies the land/sea difference of the scenes' background colour (0 to 4; 1: as
+    drawn): the scene-type cue that a local patch can also see (:mod:`atrous.experiments.cues`)."""
+    synthetic_jitter: float = added(1.0)
+    """Multiplies the per-image jitter of the scenes' background colour (0 to 4; 1: as drawn)."""
     cache_dir: str = added("", hashed=False)
     """Empty: the scenes are drawn when asked, as always. A folder: each synthetic split is
     drawn once into memory-mapped files there (:mod:`atrous.data.render_cache`), shared by
@@ -167,6 +172,8 @@ class DataConfig:
         _within(self, "data", "val_fraction", 0.0, 0.9, "a share of the images")
         _within(self, "data", "synthetic_scale", 0.25, 8, "times the sizes of the 128-pixel "
                 "scenes")  # fmt: skip
+        for key in ("synthetic_tint", "synthetic_jitter"):
+            _within(self, "data", key, 0, 4, "times the scenes' own")
         _at_least(self, "data", 0, "split_seed")
         lo, hi = self.scale_range
         if not 0.05 <= lo <= hi <= 8:
