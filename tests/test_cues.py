@@ -24,7 +24,7 @@ def test_the_patch_holds_the_triangle_and_its_surroundings():
         sample = scenes.sample(i)
         patch = triangle_patch(sample.image, sample.label)
         triangle = ((sample.label == SAIL) | (sample.label == TENT)).sum()
-        assert (patch is None) == (triangle < 4)
+        assert patch is None or (triangle >= 4 and min(patch.shape[:2]) >= 5)
         if patch is not None:
             assert patch.shape[0] * patch.shape[1] >= triangle
     assert global_features(scenes.sample(0).image).ndim == 1

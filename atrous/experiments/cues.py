@@ -6,9 +6,11 @@ triangle is a tent or a sail (:mod:`atrous.data.synthetic`). Two linear probes (
 regression on standardised features, trained on half the scenes and scored on the other
 half) measure it:
 
-- **global**: the mean and standard deviation of each colour channel and a coarse colour
-  histogram (4 x 4 x 4 cells) of the whole image, and the same over a 4 x 4 grid of cells
-  (what global average pooling of simple features can see) -> the scene type;
+- **global**: image-level statistics of the whole image, as image pooling would see them:
+  the mean and standard deviation of each colour channel, a coarse colour histogram
+  (4 x 4 x 4 cells), and the mean and the maximum over all positions of 64 fixed random
+  5 x 5 filters followed by ReLU (a bank of simple local features, the same for every
+  image) -> the scene type;
 - **local**: the same statistics of the patch around one triangle (its bounding box grown
   by half its size on every side) -> the scene type.
 
@@ -21,9 +23,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from atrous.data.synthetic import SAIL, TENT, SyntheticScenes
 from atrous.recipe.config import TrainConfig
+
+#: The fixed bank of random local features: 64 zero-mean 5 x 5 filters and their biases.
+_BANK_SEED, _BANK_FILTERS = 0, 64
+
+
+def _filter_bank() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(_BANK_SEED)
+    weights = torch.randn(_BANK_FILTERS, 3, 5, 5, generator=g)
+    weights -= weights.mean(dim=(1, 2, 3), keepdim=True)
+    return weights, 0.5 * torch.randn(_BANK_FILTERS, generator=g)
+
+
+def _pooled_features(pixels: np.ndarray) -> np.ndarray:
+    """Mean and maximum over positions of the random filter bank's ReLU responses."""
+    weights, bias = _filter_bank()
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).float().permute(2, 0, 1)[None] / 255
+    with torch.no_grad():
+        y = torch.relu(F.conv2d(x - 0.5, weights, bias))[0]  # (64, h - 4, w - 4)
+    return torch.cat([y.mean(dim=(1, 2)), y.amax(dim=(1, 2))]).numpy().astype(np.float64)
 
 
 def _stats(pixels: np.ndarray) -> np.ndarray:
@@ -32,15 +55,12 @@ def _stats(pixels: np.ndarray) -> np.ndarray:
     flat = pixels.reshape(-1, 3).astype(np.float64) / 255
     cells = np.minimum((flat * 4).astype(int), 3) @ np.array([16, 4, 1])
     histogram = np.bincount(cells, minlength=64) / len(flat)
-    return np.concatenate([flat.mean(0), flat.std(0), histogram])
+    return np.concatenate([flat.mean(0), flat.std(0), histogram, _pooled_features(pixels)])
 
 
 def global_features(image: np.ndarray) -> np.ndarray:
-    """Whole-image statistics and those of a 4 x 4 grid of cells."""
-    side = image.shape[0] // 4
-    cells = [image[i * side:(i + 1) * side, j * side:(j + 1) * side]
-             for i in range(4) for j in range(4)]  # fmt: skip
-    return np.concatenate([_stats(image), *(_stats(c) for c in cells)])
+    """The whole image's statistics."""
+    return _stats(image)
 
 
 def triangle_patch(image: np.ndarray, label: np.ndarray) -> np.ndarray | None:
@@ -48,11 +68,13 @@ def triangle_patch(image: np.ndarray, label: np.ndarray) -> np.ndarray | None:
     mask = (label == SAIL) | (label == TENT)
     if mask.sum() < 4:
         return None
+
     ys, xs = np.nonzero(mask)
     h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
     y0, y1 = max(ys.min() - h // 2, 0), min(ys.max() + h // 2 + 1, image.shape[0])
     x0, x1 = max(xs.min() - w // 2, 0), min(xs.max() + w // 2 + 1, image.shape[1])
-    return image[y0:y1, x0:x1]
+    patch = image[y0:y1, x0:x1]
+    return patch if min(patch.shape[:2]) >= 5 else None  # the filters need 5 x 5
 
 
 def probe_accuracy(features: np.ndarray, targets: np.ndarray, steps: int = 2000) -> float:
