@@ -165,8 +165,26 @@ def _add_cues(commands: argparse._SubParsersAction) -> None:
     cues.set_defaults(func=_cues)
 
 
+def _design(args: argparse.Namespace) -> int:
+    import json
+
+    from atrous.experiments.design_file import current_hashes
+
+    print(json.dumps(current_hashes(args.recipe), indent=2))
+    return 0
+
+
+def _add_design(commands: argparse._SubParsersAction) -> None:
+    design = commands.add_parser(
+        "design", help="the hashes a frozen design.toml records: recipe, scenes, backbones"
+    )
+    design.add_argument("--recipe", default="scaled", choices=["scaled"])
+    design.set_defaults(func=_design)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``reproduce``, ``report``, ``pretrain`` and ``cues``."""
+    """Add ``reproduce``, ``report``, ``pretrain``, ``cues`` and ``design``."""
     _add_reproduce(commands)
     _add_pretrain(commands)
     _add_cues(commands)
+    _add_design(commands)
