@@ -22,7 +22,7 @@ from atrous.base.locks import held_or_refuse, held_or_wait, lock_path
 from atrous.cli import main
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.report import finished_runs, write_report
-from atrous.experiments.rows import COLUMNS, append_row, check_rows, read_rows
+from atrous.experiments.rows import COLUMNS, COLUMNS_V2, append_row, check_rows, read_rows
 from atrous.experiments.runner import trained_record
 
 ROWS = read_rows(RESULTS / "tab1.csv")[:3]  # committed rows: templates, no training needed
@@ -42,7 +42,7 @@ def test_a_row_cut_short_is_skipped_and_the_next_append_starts_a_new_line(tmp_pa
     path.write_bytes(cut)
     rows, problems = check_rows(path)
     assert [r["seed"] for r in rows] == [ROWS[0]["seed"]]
-    assert len(problems) == 1 and problems[0].startswith(f"{path}:3: skipped, a JSON column")
+    assert len(problems) == 1 and problems[0].startswith(f"{path}:3: skipped, ")
     path.write_bytes(whole[: len(whole) // 2 + 100])  # cut before its last columns
     assert check_rows(path)[1] == [f"{path}:3: skipped, cut short or with extra fields"]
     path.write_bytes(cut)
@@ -192,4 +192,21 @@ def test_a_damaged_training_record_is_named(tmp_path):
 
 
 def test_columns_are_the_schema():
-    assert set(ROWS[0]) == set(COLUMNS)
+    assert set(ROWS[0]) == set(COLUMNS_V2)  # read from a first-schema file: the hash empty
+
+
+def test_new_files_record_the_pretrained_backbone_and_old_ones_keep_their_header(tmp_path):
+    row = {**ROWS[0], "pretrained_sha256": "ab" * 32}
+    new = tmp_path / "new.csv"
+    append_row(new, row)
+    assert new.read_text().splitlines()[0].endswith(",pretrained_sha256")
+    assert check_rows(new)[0][0]["pretrained_sha256"] == "ab" * 32
+    old = written(tmp_path, ROWS[:1])  # a file begun with the first schema, as results/ are
+    old.write_text(old.read_text().replace(",pretrained_sha256", "", 1).replace(",\n", "\n"))
+    header = old.read_text().splitlines()[0]
+    assert header == ",".join(COLUMNS)
+    append_row(old, ROWS[1])  # a row from random weights: the old header still fits
+    assert [r["pretrained_sha256"] for r in check_rows(old)[0]] == ["", ""]
+    assert old.read_text().splitlines()[0] == header
+    with pytest.raises(AtrousError, match="begun before rows recorded"):
+        append_row(old, row)

@@ -31,6 +31,11 @@ COLUMNS = (
     "train_seconds", "eval_seconds", "precision", "replicas", "threads", "cpu", "torch",
     "commit", "config_hash", "train_hash", "weights_sha256", "config",
 )  # fmt: skip
+#: The columns of a results file begun since runs could start from a pre-trained backbone:
+#: :data:`COLUMNS` and the backbone's SHA-256 (empty for a run from random weights). Files
+#: begun before keep their header, and their rows read with an empty ``pretrained_sha256``.
+COLUMNS_V2 = (*COLUMNS, "pretrained_sha256")
+_HEADERS = (list(COLUMNS), list(COLUMNS_V2))
 
 
 def _digest(value: Any) -> str:
@@ -105,15 +110,16 @@ def check_rows(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
         return [], []
     lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     header = next(csv.reader(lines[:1]), None)
-    if header != list(COLUMNS):
+    if header not in _HEADERS:
         raise AtrousError(f"{path}: not a results file of this version (its header is "
-                          f"{header}, expected {list(COLUMNS)})")  # fmt: skip
+                          f"{header}, expected {list(COLUMNS_V2)})")  # fmt: skip
     rows, problems = [], []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:  # one line, one row: a row cut short cannot swallow the next one
-            row = _parse(dict(zip(COLUMNS, next(csv.reader([line])), strict=True)))
+            row = _parse(dict(zip(header, next(csv.reader([line])), strict=True)))
+            row.setdefault("pretrained_sha256", "")
         except (ValueError, TypeError, csv.Error) as error:
             problems.append(f"{path}:{number}: skipped, {_reason(error)}")
             continue
@@ -144,6 +150,15 @@ def _end_last_line(path: Path) -> None:
             f.write(b"\n")
 
 
+def _header_of(path: Path) -> tuple[str, ...]:
+    with path.open(encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader([f.readline().rstrip("\r\n")]), [])
+    if header not in _HEADERS:
+        raise AtrousError(f"{path}: not a results file of this version (its header is "
+                          f"{header}); rows are never appended to it")  # fmt: skip
+    return tuple(header)
+
+
 def append_row(path: str | Path, row: dict[str, Any]) -> None:
     """Append one row (the header first if the file is new or empty), flushed to disk at
     once; a last line left without its newline is ended first. The file is never rewritten."""
@@ -152,11 +167,15 @@ def append_row(path: str | Path, row: dict[str, Any]) -> None:
     new = not path.exists() or path.stat().st_size == 0
     if not new:
         _end_last_line(path)
-    values = {k: row[k] for k in COLUMNS}
+    columns = COLUMNS_V2 if new else _header_of(path)
+    if columns == COLUMNS and row.get("pretrained_sha256"):
+        raise AtrousError(f"{path} was begun before rows recorded their pre-trained backbone; "
+                          f"write this row into a new results folder")  # fmt: skip
+    values = {k: row.get(k, "") for k in columns}
     values["iou"] = json.dumps(row["iou"], sort_keys=False)
     values["config"] = json.dumps(row["config"], sort_keys=True)
     with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         if new:
             writer.writeheader()
         writer.writerow(values)

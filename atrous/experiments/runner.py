@@ -23,6 +23,7 @@ machine gives the same weights hash and mIOU (training is deterministic on the C
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -52,7 +53,7 @@ from atrous.experiments.testability import valid_tap_table
 from atrous.inference.evaluate import evaluate_split
 from atrous.model.checkpoint import load_model
 from atrous.recipe.config import TrainConfig
-from atrous.recipe.configs import recipe_path
+from atrous.recipe.configs import pretrained_path, recipe_path
 from atrous.training.loop import train
 from atrous.training.run_folder import has_checkpoint
 
@@ -141,6 +142,13 @@ def _train(
     return model, record
 
 
+def pretrained_sha256(config: TrainConfig) -> str:
+    """SHA-256 of the backbone a run started from (``train.pretrained``), "" if none."""
+    if not config.train.pretrained or config.train.init:
+        return ""
+    return hashlib.sha256(pretrained_path(config.train.pretrained).read_bytes()).hexdigest()
+
+
 def stored_model(
     variant: Variant, seed: int = 0, budget: str = "full", store: str | Path | None = None
 ) -> torch.nn.Module | None:
@@ -175,6 +183,7 @@ def run_one(
         "config_hash": config_hash(config, variant.replicas),
         "train_hash": train_hash(config, variant.replicas),
         "weights_sha256": record["weights_sha256"], "config": config.to_dict(),
+        "pretrained_sha256": pretrained_sha256(config),
     }  # fmt: skip
 
 
