@@ -51,11 +51,17 @@ bench-forward: $(TV_STAMP)
 clean:
 	rm -rf $(VENV) $(TV_VENV) runs figures .pytest_cache .hypothesis
 
-# The documentation site (mkdocs.yml) into docs/_build: executes the chapters whose executed
-# notebook (docs/_executed, written by the chapter tests) is stale, then builds strictly.
+# The documentation site (mkdocs.yml) into docs/_build, strictly. The chapters' pages are their
+# committed full-size notebooks (docs/chapters-executed, `make notebooks`); a chapter that has
+# none yet shows its quick smoke run instead (docs/_executed, written by the chapter tests, else
+# executed now), under a banner that says so.
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
 
-# The chapters as executed notebooks in docs/_executed/chapters (ATROUS_CHAPTER_SMALL=0: full size).
+# The chapters executed at full size (ATROUS_CHAPTER_SMALL=0) into docs/chapters-executed, to be
+# committed: only the stale ones (the chapter, or a results/ file it reads, changed since), one
+# after the other, each one's wall time printed (minutes each: docs/README.md).
+# `make notebooks CHAPTERS="02 05"` picks chapters; `$(PY) -m docs.notebooks --check` says which
+# are stale and why (tests/test_executed_chapters.py fails on a stale one).
 notebooks: $(STAMP)
-	$(PY) -m docs.notebooks
+	ATROUS_CHAPTER_SMALL=0 $(PY) -m docs.notebooks $(CHAPTERS)

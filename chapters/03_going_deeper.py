@@ -38,6 +38,7 @@ from reference.network import block_strides_and_rates
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
+PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET
 
 # %% [markdown]
@@ -158,7 +159,7 @@ plt.show()
 
 # %%
 only = [] if SMALL else ["deep-block4", "deep-block7", "mg121-block7"]
-reproduce("tab2-3", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=not SMALL)
+reproduce("tab2-3", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=PROGRESS)
 print(describe_results("tab2-3", LIVE, BUDGET))
 assert (LIVE / "tab2-3.csv").is_file()
 

@@ -45,6 +45,7 @@ from reference import valid_weight_histogram
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
+PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET
 torch.manual_seed(0)
 
@@ -181,7 +182,7 @@ assert whole > patch
 
 # %%
 only = [] if SMALL else ["mg124", "mg124-pooling"]
-reproduce("tab5", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=not SMALL)
+reproduce("tab5", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=PROGRESS)
 print(describe_results("tab5", LIVE, BUDGET))
 assert (LIVE / "tab5.csv").is_file()
 

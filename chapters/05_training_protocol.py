@@ -47,6 +47,7 @@ from reference.schedule import poly_lr as reference_poly_lr
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
+PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET
 
 # %% [markdown]
@@ -144,7 +145,7 @@ for batch in (4, 8, 12, 16):
 # %%
 for name, only in (("tab8", ["base", "labels-down"]), ("tab9", ["batch4", "batch16"])):
     reproduce(name, budget=BUDGET, seeds=1, only=[] if SMALL else only, results=LIVE,
-              progress=not SMALL)  # fmt: skip
+              progress=PROGRESS)  # fmt: skip
     print(describe_results(name, LIVE, BUDGET), end="\n\n")
     curves = plot_loss_curves(EXPERIMENTS[name], read_rows(LIVE / f"{name}.csv"),
                               Path("runs/reproduce") / BUDGET, LIVE / f"{name}-curves.png",

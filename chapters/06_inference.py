@@ -41,6 +41,7 @@ from atrous.model.presets import get_preset
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
+PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET
 torch.manual_seed(0)
 
@@ -137,7 +138,7 @@ assert cost["+ flip"][1] == 2 * cost["+ multi-scale"][1] > 4 * cost["output stri
 
 # %%
 only = [] if SMALL else ["aspp-os16", "aspp-os8"]
-reproduce("tab4-6", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=not SMALL)
+reproduce("tab4-6", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=PROGRESS)
 print(describe_results("tab4-6", LIVE, BUDGET))
 
 # %%
@@ -159,7 +160,7 @@ if (RESULTS / "tab4-6.png").is_file():
 
 # %%
 only = [] if SMALL else ["train16-eval16", "train16-eval8"]
-rows = reproduce("tab10", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=not SMALL)
+rows = reproduce("tab10", budget=BUDGET, seeds=1, only=only, results=LIVE, progress=PROGRESS)
 print(describe_results("tab10", LIVE, BUDGET))
 trainings = {r["train_hash"] for r in rows}
 assert len(trainings) <= (len(rows) + 1) // 2  # each network trained once, evaluated twice

@@ -39,6 +39,7 @@ from atrous.training.sample_stream import IterationSampler
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
+PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET
 
 # %% [markdown]
@@ -110,7 +111,7 @@ assert d_global < 1e-3 < d_own
 # per-replica BN (4 images each with 4 replicas). Stale gradients are not reproduced.
 
 # %%
-reproduce("tab11", budget=BUDGET, seeds=1, results=LIVE, progress=not SMALL)
+reproduce("tab11", budget=BUDGET, seeds=1, results=LIVE, progress=PROGRESS)
 print(describe_results("tab11", LIVE, BUDGET))
 
 # %%

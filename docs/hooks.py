@@ -3,8 +3,11 @@
 At every build, found anew (nothing here lists a chapter or a module by name):
 
 - ``chapters/<stem>.ipynb``: each ``chapters/*.py`` as an executed notebook, rendered by
-  mkdocs-jupyter. The notebook is the one ``tests/test_chapters.py`` wrote when it is fresh,
-  else the chapter is executed now (:mod:`notebooks`, ``ATROUS_CHAPTER_SMALL=1`` unless set);
+  mkdocs-jupyter: the committed full-size one, ``docs/chapters-executed/<stem>.ipynb``
+  (``make notebooks``, :mod:`notebooks`; ``tests/test_executed_chapters.py`` fails when it is
+  stale). Only where a chapter has none yet does the page fall back on its quick smoke run
+  (the one ``tests/test_chapters.py`` wrote when fresh, else executed now), which opens with
+  a banner saying that it is a smoke run, not results;
 - ``api/<module>.md``: one page per module of ``atrous`` and ``reference``, which
   mkdocstrings fills from the docstrings;
 - ``results/index.md``: ``results/README.md`` with the figures and data beside it, as far as
@@ -44,6 +47,8 @@ RESULTS = ROOT / "results"
 BENCH = ROOT / "bench" / "results"
 SPEED_MARKER = "<!-- speed-table -->"
 PACKAGES = ("atrous", "reference")
+#: The chapters' notebooks the site shows, staged as its pages (gitignored, under docs/_executed).
+SITE_NOTEBOOKS = notebooks.EXECUTED / "site"
 log = logging.getLogger("mkdocs.hooks.atrous")
 
 
@@ -111,12 +116,16 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 @event_priority(50)  # before mkdocs-jupyter, which must see the notebooks added here
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    small = notebooks.small_setting()
     for chapter in notebooks.chapters():
-        path = notebooks.ensure_executed(chapter, small)  # EXECUTED/chapters/<stem>.ipynb
-        uri = path.relative_to(notebooks.EXECUTED).as_posix()
-        # A File with a real src_dir: mkdocs-jupyter reads the notebook from abs_src_path.
-        files.append(File(uri, str(notebooks.EXECUTED), config.site_dir, config.use_directory_urls))
+        uri = f"chapters/{chapter.stem}.ipynb"
+        # mkdocs-jupyter wraps the File and finds the notebook at src_dir / uri, so the one
+        # shown is staged there (a generated File's abs_src_path would be lost in the wrapper).
+        staged = SITE_NOTEBOOKS / uri
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        source = chapter_notebook(chapter).read_bytes()
+        if not staged.is_file() or staged.read_bytes() != source:
+            staged.write_bytes(source)
+        files.append(File(uri, str(SITE_NOTEBOOKS), config.site_dir, config.use_directory_urls))
     for package in PACKAGES:
         for module in modules(package):
             files.append(File.generated(config, f"api/{module}.md", content=api_page(module)))
@@ -126,6 +135,21 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for name, draw in FIGURES.items():
         files.append(File.generated(config, f"figures/{name}", content=draw()))
     return files
+
+
+def chapter_notebook(chapter: Path) -> Path:
+    """The notebook the site shows for ``chapter``: the committed full-size one, else (with
+    a warning in the log) the quick smoke run, whose first cell says that it is one.
+    :func:`on_files` stages it as the page ``chapters/<stem>.ipynb``."""
+    committed = notebooks.executed_path(chapter, "0")
+    if committed.is_file():
+        stale = notebooks.staleness(chapter, "0")
+        if stale:  # tests/test_executed_chapters.py fails on it; the page still shows it
+            log.info("%s is stale (%s): `make notebooks`", committed.name, "; ".join(stale))
+        return committed
+    log.info("%s has no full-size notebook (`make notebooks`): showing its smoke run",
+             chapter.name)  # fmt: skip
+    return notebooks.ensure_executed(chapter, "1")  # EXECUTED/chapters/<stem>.ipynb
 
 
 def api_page(module: str) -> str:

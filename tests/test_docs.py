@@ -188,3 +188,9 @@ def test_rst_roles_become_markdown(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rst_to_markdown(":class:`torch.nn.Conv2d` :func:`atrous.x._hidden`") == (
         "`torch.nn.Conv2d` `atrous.x._hidden`"
     )
+
+
+def test_the_landing_page_links_every_chapter() -> None:
+    page = (ROOT / "docs" / "src" / "index.md").read_text()
+    for chapter in sorted((ROOT / "chapters").glob("*.py")):
+        assert f"(chapters/{chapter.stem}.ipynb)" in page, chapter.name

@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILT = ROOT / "docs" / "_build"
 #: What the site is built from: a build older than any of these is stale.
 SOURCES = ("mkdocs.yml", "docs/src", "docs/hooks.py", "docs/griffe_rst.py", "docs/notebooks.py",
-           "docs/_executed", "chapters", "atrous", "reference", "results")  # fmt: skip
+           "docs/_executed", "docs/chapters-executed", "chapters", "atrous", "reference",
+           "results")  # fmt: skip
 CHAPTERS = notebooks.chapters()
 #: Every page to open: name -> path under the site's root.
 PAGES = {
