@@ -43,3 +43,22 @@ def test_the_cues_command_prints_both_probes(capsys):
     assert main(["cues", "--recipe", "small", "--scenes", "40"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("small: scene type from global statistics 0.") and "40 scenes" in out
+
+
+def test_the_probes_run_on_a_pretrained_backbones_features(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from atrous.cli import main
+    from atrous.experiments import pretraining
+    from atrous.training.pretrain import pretrain
+
+    config = pretraining.pretrain_configs("scaled")["scaled-deep"]
+    config = dataclasses.replace(config, size=48, scale=0.5, crop_size=33, batch_size=2,
+                                 iterations=1, val_images=2)  # fmt: skip
+    model, record = pretrain(config, progress=False)
+    path = pretraining.save_pretrained(model, tmp_path / "b.safetensors",
+                                       {"config": dataclasses.asdict(config)})  # fmt: skip
+    assert main(["cues", "--recipe", "small", "--scenes", "30", "--set",
+                 "data.synthetic_size=64", "--backbone", str(path)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith(f"small (features of {path}): scene type") and "30 scenes" in out

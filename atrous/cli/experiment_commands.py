@@ -139,8 +139,10 @@ def _cues(args: argparse.Namespace) -> int:
 
     if args.scenes < 20:
         raise AtrousError(f"--scenes must be at least 20, got {args.scenes}")
-    cues = check_cues(load_config(recipe_path(RECIPES[args.recipe]), args.set), args.scenes)
-    print(f"{args.recipe}: scene type from global statistics {cues.global_accuracy:.3f}, from "
+    config = load_config(recipe_path(RECIPES[args.recipe]), args.set)
+    cues = check_cues(config, args.scenes, args.backbone)
+    on = f" (features of {args.backbone})" if args.backbone else ""
+    print(f"{args.recipe}{on}: scene type from global statistics {cues.global_accuracy:.3f}, from "
           f"the patch around a triangle {cues.local_accuracy:.3f} (held-out accuracy of a "
           f"linear probe; chance 0.5; {cues.scenes} scenes, "
           f"{cues.triangles} triangles)")  # fmt: skip
@@ -162,6 +164,9 @@ def _add_cues(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="change the recipe's data, e.g. --set data.synthetic_tint=0.25",
     )
+    cues.add_argument("--backbone", default=None, metavar="SAFETENSORS",
+                      help="probe this pre-trained backbone's pooled features (atrous "
+                      "pretrain) instead of fixed image statistics")  # fmt: skip
     cues.set_defaults(func=_cues)
 
 

@@ -15,12 +15,16 @@ half) measure it:
   by half its size on every side) -> the scene type.
 
 The global probe should be well above chance and the local one near it (0.5). Neither looks
-at a trained network, so the check cannot be tuned on a claim's outcome.
+at a segmentation network, so the check cannot be tuned on a claim's outcome. With a
+pre-trained backbone (``atrous pretrain``; :func:`backbone_features`), the same two probes
+run on its globally pooled features instead: what a learned network can read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,6 +60,33 @@ def _stats(pixels: np.ndarray) -> np.ndarray:
     cells = np.minimum((flat * 4).astype(int), 3) @ np.array([16, 4, 1])
     histogram = np.bincount(cells, minlength=64) / len(flat)
     return np.concatenate([flat.mean(0), flat.std(0), histogram, _pooled_features(pixels)])
+
+
+def backbone_features(path: str | Path):
+    """A function from pixels to the globally pooled features of the pre-trained backbone in
+    ``path`` (its network config is in the file's metadata)."""
+    from safetensors import safe_open
+
+    from atrous.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from atrous.model.config import DeepLabV3Config
+    from atrous.model.interop import load_checkpoint_file
+    from atrous.training.pretrain import ImageLevel
+
+    with safe_open(str(path), "pt") as f:
+        network = json.loads(f.metadata()["config"])["network"]
+    model = ImageLevel(DeepLabV3Config(**network)).eval()
+    state = load_checkpoint_file(path)
+    model.backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+
+    def features(pixels: np.ndarray) -> np.ndarray:
+        x = (torch.from_numpy(np.ascontiguousarray(pixels)).float().permute(2, 0, 1) - mean) / std
+        h, w = x.shape[1:]
+        x = F.pad(x, (0, max(0, 33 - w), 0, max(0, 33 - h)))  # at least one output position
+        with torch.no_grad():
+            return model.backbone(x[None]).mean(dim=(2, 3))[0].numpy().astype(np.float64)
+
+    return features
 
 
 def global_features(image: np.ndarray) -> np.ndarray:
@@ -100,19 +131,21 @@ class Cues:
     triangles: int
 
 
-def check_cues(config: TrainConfig, scenes: int = 400) -> Cues:
-    """Both probes on the first ``scenes`` training scenes of ``config``'s synthetic data."""
+def check_cues(config: TrainConfig, scenes: int = 400, backbone: str | Path | None = None) -> Cues:
+    """Both probes on the first ``scenes`` training scenes of ``config``'s synthetic data (on
+    the features of a pre-trained ``backbone`` if one is given)."""
+    features = backbone_features(backbone) if backbone else _stats
     d = config.data
     data = SyntheticScenes("train", d.synthetic_size or 128, scenes, scale=d.synthetic_scale,
                            tint=d.synthetic_tint, jitter=d.synthetic_jitter)  # fmt: skip
     glob, local, local_scene, scene = [], [], [], []
     for i in range(scenes):
         sample = data.sample(i)
-        glob.append(global_features(sample.image))
+        glob.append(features(sample.image))
         scene.append(sample.scene)
         patch = triangle_patch(sample.image, sample.label)
         if patch is not None:
-            local.append(_stats(patch))
+            local.append(features(patch))
             local_scene.append(sample.scene)
     return Cues(
         probe_accuracy(np.array(glob), np.array(scene, dtype=float)),
