@@ -37,6 +37,22 @@ def test_check_cues_reports_both_probes():
     assert 0 <= cues.local_accuracy <= 1 and 0 <= cues.global_accuracy <= 1
 
 
+def test_the_probes_follow_the_strength_of_the_tint():
+    """A four-fold tint makes the scene type plain everywhere; no tint leaves only the marks."""
+
+    def cues(tint):
+        changes = [
+            "data.synthetic_size=64",
+            f"data.synthetic_tint={tint}",
+            "data.synthetic_jitter=0",
+        ]
+        return check_cues(apply_overrides({}, changes), scenes=60)
+
+    none, strong = cues(0), cues(4)
+    assert strong.global_accuracy > none.global_accuracy + 0.2
+    assert strong.local_accuracy > none.local_accuracy + 0.2
+
+
 def test_the_cues_command_prints_both_probes(capsys):
     from atrous.cli import main
 

@@ -128,7 +128,7 @@ def test_a_writer_that_cannot_write_gives_one_line_naming_the_folder(tmp_path, m
 
     ckpt = _training_run(tmp_path)
     denied = f'Error while serializing: I/O error: Permission denied (os error 13) at "{tmp_path}"'
-    monkeypatch.setattr("safetensors.torch.save_file", _fail_with(SafetensorError(denied)))
+    monkeypatch.setattr("safetensors.torch.save", _fail_with(SafetensorError(denied)))
     err = _one_error_line(capsys, ["export", str(ckpt), "--format", "safetensors",
                                    "--out", str(tmp_path / "w.safetensors")])  # fmt: skip
     assert f"could not write '{tmp_path / 'w.safetensors'}' into the folder '{tmp_path}'" in err

@@ -2,16 +2,18 @@
 
 A new file is written to a temporary name in the same folder and renamed over the old one
 (:func:`os.replace` is atomic on one file system); :func:`write_text_atomic` does this for
-small text files (records, JSON), :func:`atrous.model.checkpoint.save_checkpoint` for
-checkpoints. Files are created with the permissions of the process's umask, as ``open``
-would, not the temporary file's 0600.
+small text files (records, JSON) and :func:`write_atomic` for any writer (checkpoints:
+:func:`atrous.model.checkpoint.save_checkpoint`). Files are created with the permissions of
+the process's umask, as ``open`` would, not the temporary file's 0600.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def umask() -> int:
@@ -30,14 +32,17 @@ def remove_partial_writes(path: str | Path) -> list[Path]:
     return stale
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` on a temporary file beside ``path``, sync it, give it the umask's
+    permissions and :func:`os.replace` it over ``path``; what a killed earlier write left
+    behind is removed first. A process killed at any moment leaves the old file whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~umask())
@@ -46,3 +51,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` with :func:`write_atomic`."""
+    return write_atomic(path, lambda f: f.write(text.encode("utf-8")))

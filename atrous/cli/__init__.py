@@ -1,5 +1,5 @@
 """The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary,
-example-folder, export, reproduce, report).
+example-folder, export, reproduce, report, pretrain, cues, design).
 
 Each command is a thin wrapper over a library function (:func:`atrous.training.loop.train`,
 :func:`atrous.inference.evaluate.evaluate_split`, :func:`atrous.inference.predict.predict_files`,
@@ -7,6 +7,9 @@ Each command is a thin wrapper over a library function (:func:`atrous.training.l
 explains its options. Bad input (a config key, a missing file, an output stride the
 network cannot reach: :class:`atrous.base.errors.AtrousError`) ends the command with one line on
 stderr starting ``error:`` and exit code 2, not a traceback; Ctrl-C with one line too.
+
+May import: every layer (the tools sit on top); commands import what they run when they run,
+so that ``--help`` stays fast.
 """
 
 from __future__ import annotations

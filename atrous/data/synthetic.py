@@ -83,6 +83,8 @@ CLASS_NAMES: tuple[str, ...] = ("background", "wire", "ball", "box", "star", "sa
 SCENE_NAMES: tuple[str, ...] = ("land", "sea")
 
 _SPLITS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}  # pretrain: atrous pretrain's stream
+#: The side of a scene in pixels unless told otherwise.
+DEFAULT_SIZE = 128
 _DEFAULT_LENGTH = {"train": 5000, "val": 500, "test": 500, "pretrain": 100_000}
 
 
@@ -114,7 +116,7 @@ class SyntheticScenes:
     def __init__(
         self,
         split: str = "train",
-        size: int = 128,
+        size: int = DEFAULT_SIZE,
         length: int | None = None,
         seed: int = 0,
         transform: Callable[..., Any] | None = None,

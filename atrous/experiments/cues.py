@@ -30,8 +30,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from atrous.data.synthetic import SAIL, TENT, SyntheticScenes
+from atrous.data.synthetic import SAIL, TENT
+from atrous.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
+from atrous.model.config import DeepLabV3Config
+from atrous.model.interop import load_backbone_checkpoint, load_checkpoint_file
 from atrous.recipe.config import TrainConfig
+from atrous.recipe.datasets import synthetic_scenes
+from atrous.training.pretrain import ImageLevel
 
 #: The fixed bank of random local features: 64 zero-mean 5 x 5 filters and their biases.
 _BANK_SEED, _BANK_FILTERS = 0, 64
@@ -65,22 +70,15 @@ def _stats(pixels: np.ndarray) -> np.ndarray:
 def backbone_features(path: str | Path):
     """A function from pixels to the globally pooled features of the pre-trained backbone in
     ``path`` (its network config is in the file's metadata)."""
-    from safetensors import safe_open
-
-    from atrous.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from atrous.model.config import DeepLabV3Config
-    from atrous.model.interop import load_checkpoint_file
-    from atrous.training.pretrain import ImageLevel
+    from safetensors import safe_open  # an optional dependency (atrous[export])
 
     with safe_open(str(path), "pt") as f:
         network = json.loads(f.metadata()["config"])["network"]
     model = ImageLevel(DeepLabV3Config(**network)).eval()
-    state = load_checkpoint_file(path)
-    model.backbone.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    load_backbone_checkpoint(model.backbone, load_checkpoint_file(path))  # fc.* dropped
 
     def features(pixels: np.ndarray) -> np.ndarray:
-        x = (torch.from_numpy(np.ascontiguousarray(pixels)).float().permute(2, 0, 1) - mean) / std
+        x = normalize(pixels, IMAGENET_MEAN, IMAGENET_STD)  # (3, h, w)
         h, w = x.shape[1:]
         x = F.pad(x, (0, max(0, 33 - w), 0, max(0, 33 - h)))  # at least one output position
         with torch.no_grad():
@@ -135,9 +133,7 @@ def check_cues(config: TrainConfig, scenes: int = 400, backbone: str | Path | No
     """Both probes on the first ``scenes`` training scenes of ``config``'s synthetic data (on
     the features of a pre-trained ``backbone`` if one is given)."""
     features = backbone_features(backbone) if backbone else _stats
-    d = config.data
-    data = SyntheticScenes("train", d.synthetic_size or 128, scenes, scale=d.synthetic_scale,
-                           tint=d.synthetic_tint, jitter=d.synthetic_jitter)  # fmt: skip
+    data = synthetic_scenes(config.data, "train", scenes)
     glob, local, local_scene, scene = [], [], [], []
     for i in range(scenes):
         sample = data.sample(i)

@@ -28,10 +28,10 @@ from typing import Any
 
 from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
-from atrous.data.synthetic import SyntheticScenes
 from atrous.experiments.design import RECIPES
 from atrous.recipe.config import TrainConfig, load_config
 from atrous.recipe.configs import pretrained_path, recipe_path
+from atrous.recipe.datasets import synthetic_scenes
 
 #: The data fields that decide the scenes (the rest decide augmentation and loading).
 SCENE_FIELDS = ("dataset", "synthetic_size", "synthetic_scale", "synthetic_tint",
@@ -50,8 +50,7 @@ def data_hash(config: TrainConfig, scenes: int = 20) -> str:
     d = config.data
     h = hashlib.sha256(json.dumps({k: getattr(d, k) for k in SCENE_FIELDS}).encode())
     for split in (d.train_split, d.val_split):
-        drawn = SyntheticScenes(split, d.synthetic_size or 128, scenes, scale=d.synthetic_scale,
-                                tint=d.synthetic_tint, jitter=d.synthetic_jitter)  # fmt: skip
+        drawn = synthetic_scenes(d, split, scenes)
         for i in range(scenes):
             image, label = drawn[i]
             h.update(image.tobytes())

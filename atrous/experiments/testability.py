@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from atrous.data.synthetic import DEFAULT_SIZE
 from atrous.model.backbone import block_plans
 from atrous.model.config import DeepLabV3Config
 from atrous.model.summary import feature_sizes
@@ -27,8 +28,6 @@ from reference import valid_weight_counts
 
 #: The least mean fraction of valid off-centre taps for a changed layer to act.
 MIN_OFF_CENTRE = 0.10
-#: The side of a synthetic scene when ``data.synthetic_size`` is 0 (the default).
-DEFAULT_SCENE = 128
 
 
 def off_centre_fraction(size: int, rate: int) -> float:
@@ -72,7 +71,7 @@ def run_maps(config: TrainConfig) -> Maps:
     network = config.network
     train_os = network.output_stride
     eval_os = config.eval.output_stride or train_os
-    scene = config.eval.pad_to or config.data.synthetic_size or DEFAULT_SCENE
+    scene = config.eval.pad_to or config.data.synthetic_size or DEFAULT_SIZE
     return Maps(
         (feature_map(network, config.data.crop_size, train_os), train_os),
         (feature_map(network, scene, eval_os), eval_os),

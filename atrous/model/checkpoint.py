@@ -22,10 +22,8 @@ the old checkpoint: a run killed while writing leaves the previous checkpoint in
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from atrous.base.atomic import remove_partial_writes, umask
+from atrous.base.atomic import write_atomic
 from atrous.base.errors import AtrousError, AtrousFileNotFoundError
 from atrous.model.config import DeepLabV3Config
 from atrous.model.deeplabv3 import DeepLabV3
@@ -53,21 +51,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file + :func:`os.replace`), with the
     permissions of any file the process creates (the umask), not the temporary file's 0600.
     Temporary files left by an earlier write that was killed are removed first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_partial_writes(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda f: torch.save(state, f))
 
 
 def _export_kind(path: Path, head: bytes) -> str | None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from atrous.base.atomic import umask
+from atrous.base.atomic import write_atomic
 from atrous.base.errors import AtrousError
 
 
@@ -30,22 +31,24 @@ def metadata(state: dict[str, Any], model: torch.nn.Module) -> dict[str, str]:
     }
 
 
+def save_tensors(tensors: Mapping[str, torch.Tensor], out: Path, meta: dict[str, str]) -> Path:
+    """Write ``tensors`` with ``meta`` as a safetensors file, atomically and with the umask's
+    permissions, as checkpoints are (:func:`atrous.base.atomic.write_atomic`)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    return write_atomic(out, lambda f: f.write(save(tensors, metadata=meta)))
+
+
 def write_safetensors(
     model: torch.nn.Module, out: Path, meta: dict[str, str], bf16: bool = False
 ) -> Path:
-    """Write ``model``'s state dict to ``out`` with ``meta`` (files get the umask's
-    permissions, as checkpoints do)."""
-    from safetensors.torch import save_file
-
-    tensors = {}
-    for name, value in model.state_dict().items():
-        value = value.detach().contiguous()
-        if bf16 and value.is_floating_point():
-            value = value.to(torch.bfloat16)
-        tensors[name] = value
-    save_file(tensors, str(out), metadata=meta)
-    out.chmod(0o666 & ~umask())
-    return out
+    """Write ``model``'s state dict to ``out`` with ``meta`` (:func:`save_tensors`)."""
+    tensors = model.state_dict()
+    if bf16:
+        tensors = {k: v.to(torch.bfloat16) if v.is_floating_point() else v
+                   for k, v in tensors.items()}  # fmt: skip
+    return save_tensors(tensors, out, meta)
 
 
 def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

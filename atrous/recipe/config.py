@@ -1,14 +1,8 @@
 """The configuration of a training run: plain frozen dataclasses read from a TOML file.
 
-A run is described by one :class:`TrainConfig` with four tables, one per concern:
-
-- ``[model]``: a preset name from :mod:`atrous.model.presets` plus any
-  :class:`~atrous.model.config.DeepLabV3Config` field to override (``output_stride = 8``);
-- ``[data]``: which dataset, its root, and the augmentation of Sec. 4.1 (crop, random
-  scale 0.5 to 2.0, left-right flip);
-- ``[train]``: the optimisation of Sec. 4.1 (SGD with momentum, weight decay, the poly
-  learning rate, batch size, iterations, BN frozen or not, the checkpoint to start from);
-- ``[eval]``: the inference strategy of Sec. 4.3 (output stride, scales, flips, padding).
+A run is described by one :class:`TrainConfig` with four tables, one per concern,
+``[model]``, ``[data]``, ``[train]`` and ``[eval]`` (:mod:`atrous.recipe.tables` says what
+each holds).
 
 Every table checks itself when it is built (``__post_init__``), from a file or in Python:
 unknown keys, values of the wrong type and values out of range fail before any training
@@ -16,8 +10,7 @@ starts, with a message naming the key. The file is read with the standard librar
 :mod:`tomllib`; single fields are overridden from the command line with
 ``--set table.field=value``, the value written as in TOML (``--set train.base_lr=0.01``,
 ``--set model.multi_grid=[1,2,1]``; a bare word is a string: ``--set data.dataset=voc``).
-The tables are :mod:`atrous.recipe.tables`; the generic TOML-to-dataclass code is
-:mod:`atrous.base.tables`.
+The generic TOML-to-dataclass code is :mod:`atrous.base.tables`.
 """
 
 from __future__ import annotations

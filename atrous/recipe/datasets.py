@@ -9,7 +9,6 @@ crop, flip, normalisation) and :func:`eval_transform` (normalisation of the whol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from torch.utils.data import Dataset
 
@@ -19,7 +18,7 @@ from atrous.data.coco import COCOSegmentation
 from atrous.data.folder import FolderDataset
 from atrous.data.render_cache import RenderedSplit
 from atrous.data.sbd import SBDSegmentation
-from atrous.data.synthetic import SyntheticScenes
+from atrous.data.synthetic import DEFAULT_SIZE, SyntheticScenes
 from atrous.data.transforms import EvalTransform, TrainTransform
 from atrous.data.voc import VOCSegmentation
 from atrous.recipe.config import DataConfig
@@ -49,23 +48,24 @@ def _check_roots(data: DataConfig, split: str) -> None:
             )
 
 
+def synthetic_scenes(data: DataConfig, split: str, length: int | None = None) -> SyntheticScenes:
+    """The synthetic scenes ``data`` describes (side, scale, cue strength), drawn live:
+    ``length`` of them (default: the config's length of that split, else the split's own)."""
+    if length is None:
+        lengths = {
+            data.train_split: data.synthetic_length,
+            data.val_split: data.synthetic_val_length,
+        }
+        length = lengths.get(split) or None
+    return SyntheticScenes(split=split, size=data.synthetic_size or DEFAULT_SIZE, length=length,
+                           scale=data.synthetic_scale, tint=data.synthetic_tint,
+                           jitter=data.synthetic_jitter)  # fmt: skip
+
+
 def _synthetic(data: DataConfig, split: str) -> SyntheticScenes | RenderedSplit:
     """The synthetic scenes of ``split``; read from ``data.cache_dir`` (drawn there once)
     when it is set."""
-    kwargs: dict[str, Any] = {}
-    if data.synthetic_size:
-        kwargs["size"] = data.synthetic_size
-    if data.synthetic_length and split == data.train_split:
-        kwargs["length"] = data.synthetic_length
-    if data.synthetic_val_length and split == data.val_split:
-        kwargs["length"] = data.synthetic_val_length
-    if data.synthetic_scale != 1:
-        kwargs["scale"] = data.synthetic_scale
-    if data.synthetic_tint != 1:
-        kwargs["tint"] = data.synthetic_tint
-    if data.synthetic_jitter != 1:
-        kwargs["jitter"] = data.synthetic_jitter
-    scenes = SyntheticScenes(split=split, **kwargs)
+    scenes = synthetic_scenes(data, split)
     return RenderedSplit(scenes, data.cache_dir) if data.cache_dir else scenes
 
 

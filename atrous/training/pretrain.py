@@ -34,13 +34,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from atrous.base.atomic import umask
 from atrous.base.precision import autocast, resolve_precision
 from atrous.data.synthetic import SyntheticScenes
 from atrous.data.transforms import TrainTransform
 from atrous.model.backbone import ResNetBackbone
 from atrous.model.config import DeepLabV3Config
+from atrous.model.safetensors import save_tensors
+from atrous.training.loop import poly_lr
 from atrous.training.sample_stream import sample_rng
+from atrous.training.start import parameter_groups
 
 #: The object classes whose presence the task asks for (the labels 1 to 6 of the scenes).
 OBJECTS = ("wire", "ball", "box", "star", "sail", "tent")
@@ -129,17 +131,14 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> tuple[ImageLevel,
     torch.manual_seed(config.seed)
     precision = resolve_precision(config.precision, torch.device("cpu"), "precision")
     model = ImageLevel(config.network).train()
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
-                                 {"params": rest, "weight_decay": 0.0}],
+    optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay),
                                 lr=config.base_lr, momentum=config.momentum)  # fmt: skip
     scenes = SyntheticScenes("pretrain", config.size, seed=0, scale=config.scale)
     transform = TrainTransform(config.crop_size, config.scale_range, flip=True)
     losses, tic = [], time.perf_counter()
     for k in tqdm(range(config.iterations), desc="pretrain", disable=not progress):
         for group in optimizer.param_groups:
-            group["lr"] = config.base_lr * (1 - k / config.iterations) ** 0.9
+            group["lr"] = poly_lr(config.base_lr, k, config.iterations)
         images, scene, present = batch(config, scenes, transform, k)
         with autocast(precision, torch.device("cpu")):
             logits = model(images)
@@ -156,12 +155,8 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> tuple[ImageLevel,
 
 
 def save_pretrained(model: ImageLevel, path: Path, metadata: dict[str, Any]) -> Path:
-    """The backbone and ``fc`` as safetensors, with ``metadata`` as JSON strings."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in model.backbone.state_dict().items()}
-    tensors |= {f"fc.{k}": v.detach().contiguous() for k, v in model.fc.state_dict().items()}
-    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in metadata.items()})
-    path.chmod(0o666 & ~umask())
-    return path
+    """The backbone and ``fc`` as safetensors (the backbone's names, as torchvision's ImageNet
+    ResNets have them), with ``metadata`` as JSON strings."""
+    tensors = {**model.backbone.state_dict(),
+               **{f"fc.{k}": v for k, v in model.fc.state_dict().items()}}  # fmt: skip
+    return save_tensors(tensors, path, {k: json.dumps(v) for k, v in metadata.items()})
