@@ -142,3 +142,33 @@ def test_tint_and_jitter_change_only_the_background_colour():
     assert "tint=0.0" in repr(weak)
     with pytest.raises(AtrousError, match="tint"):
         SyntheticScenes("val", 64, 4, tint=-1)
+
+
+def test_clearance_keeps_the_marks_away_from_the_triangles():
+    """With ``clearance`` no mark lies near a triangle's centre; 0 draws the scenes as before."""
+    plain = SyntheticScenes("val", 96, 3)
+    assert repr(SyntheticScenes("val", 96, 3, clearance=0)) == repr(plain)
+    assert (SyntheticScenes("val", 96, 3, clearance=0.0)[1][0] == plain[1][0]).all()
+    painted: list[tuple[float, float, float, list]] = []
+    original = ScenePainter._paint_mark
+
+    def spy(self, scene, cy, cx, length, behind):
+        painted.append((cy, cx, length, list(self.triangles)))
+        return original(self, scene, cy, cx, length, behind)
+
+    ScenePainter._paint_mark = spy
+    try:
+        cleared = SyntheticScenes("train", 96, 40, clearance=2.5)
+        for i in range(40):
+            cleared.sample(i)
+    finally:
+        ScenePainter._paint_mark = original
+    assert painted and any(triangles for *_, triangles in painted)
+    for cy, cx, length, triangles in painted:
+        for ty, tx, r in triangles:
+            assert np.hypot(cy - ty, cx - tx) >= 2.5 * r + length
+    assert "clearance=2.5" in repr(cleared)
+    with pytest.raises(AtrousError, match="clearance"):
+        SyntheticScenes("val", 64, 4, clearance=9)
+    with pytest.raises(AtrousError, match="synthetic_clearance"):
+        DataConfig(synthetic_clearance=-1)

@@ -13,6 +13,13 @@ stroke half-width (0.6 px), the wire widths (1.5 to 4.5 px), the texture periods
 width. Sizes relative to the side (an object's largest radius, 45% of it) stay as they are,
 as do counts, colours and the amplitude of the per-pixel noise. ``scale`` adds, removes
 and reorders no random draw: scale 1 is bit for bit the scenes drawn before it existed.
+
+``clearance`` keeps the scene marks away from the triangles: with ``c > 0`` the marks are
+drawn after the objects, on background pixels only (as if drawn first and covered), at
+positions at least ``c`` times a triangle's radius plus the mark's length from its centre
+(ten tries a mark, else it is left out). A patch around a triangle then holds no mark, and
+the scene type must be read from the image as a whole. 0 (the default) draws the marks
+first, wherever they fall: bit for bit the scenes drawn before it existed.
 """
 
 from __future__ import annotations
@@ -56,10 +63,11 @@ class ScenePainter:
 
     def __init__(
         self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, scale: float = 1.0,
-        tint: float = 1.0, jitter: float = 1.0,
+        tint: float = 1.0, jitter: float = 1.0, clearance: float = 0.0,
     ) -> None:  # fmt: skip
         self.rng, self.yy, self.xx = rng, yy, xx
-        self.tint, self.jitter = float(tint), float(jitter)
+        self.tint, self.jitter, self.clearance = float(tint), float(jitter), float(clearance)
+        self.triangles: list[tuple[float, float, float]] = []  # (cy, cx, r) of each triangle
         self.size = yy.shape[0]
         # A Python float: a NumPy scalar would promote the float32 comparisons to float64.
         self.scale = float(scale)
@@ -74,7 +82,8 @@ class ScenePainter:
         self._background(scene)
         for _ in range(rng.integers(1, 5)):
             self._blob_clutter()
-        for _ in range(rng.integers(10, 20)):
+        marks = int(rng.integers(10, 20))
+        for _ in range(0 if self.clearance else marks):
             self._scene_mark(scene)
         # Objects and wires, interleaved in depth: wires cross objects and objects hide wires.
         kinds = [int(rng.choice(_SHAPE_CLASSES, p=_SHAPE_PROBS)) for _ in range(rng.integers(3, 8))]
@@ -84,6 +93,8 @@ class ScenePainter:
                 self._wire()
             else:
                 self._shape(int(kind), scene)
+        for _ in range(marks if self.clearance else 0):
+            self._cleared_mark(scene)
         noise = rng.standard_normal(self.image.shape, dtype=np.float32) * rng.uniform(3.0, 9.0)
         image = np.clip(self.image + noise, 0, 255).round().astype(np.uint8)
         label = self.label.copy()
@@ -122,9 +133,22 @@ class ScenePainter:
 
     def _scene_mark(self, scene: int) -> None:
         """A grass tuft (land) or a wave crest (sea): a global, sparse scene cue."""
-        rng, s, half_width = self.rng, self.size, 0.6 * self.scale
-        cy, cx = rng.uniform(0, s, 2)
-        length = rng.uniform(0.025, 0.05) * s + 2 * self.scale
+        cy, cx = self.rng.uniform(0, self.size, 2)
+        length = self.rng.uniform(0.025, 0.05) * self.size + 2 * self.scale
+        self._paint_mark(scene, cy, cx, length, behind=False)
+
+    def _cleared_mark(self, scene: int) -> None:
+        """A scene mark away from every triangle (``clearance``), on background pixels."""
+        length = self.rng.uniform(0.025, 0.05) * self.size + 2 * self.scale
+        for _ in range(10):
+            cy, cx = self.rng.uniform(0, self.size, 2)
+            if all(np.hypot(cy - ty, cx - tx) >= self.clearance * r + length
+                   for ty, tx, r in self.triangles):  # fmt: skip
+                self._paint_mark(scene, cy, cx, length, behind=True)
+                return
+
+    def _paint_mark(self, scene: int, cy: float, cx: float, length: float, behind: bool) -> None:
+        rng, half_width = self.rng, 0.6 * self.scale
         ys, xs = self._window(cy, cx, length)
         yy, xx = self.yy[ys, xs] - cy, self.xx[ys, xs] - cx
         if scene == LAND:  # a short vertical stroke, dark green
@@ -136,6 +160,8 @@ class ScenePainter:
             )
             colour = np.array([170.0, 195.0, 205.0])
         colour = colour + rng.normal(0, 10, 3)
+        if behind:  # only where no object or wire has been painted
+            mask &= self.depth[ys, xs] == 0
         self.image[ys, xs][mask] = colour.astype(np.float32)
 
     # -- objects ---------------------------------------------------------------------
@@ -163,6 +189,7 @@ class ScenePainter:
             shade = np.ones_like(theta)
         else:  # the triangle: a sail at sea, a tent on land, from one distribution
             kind = SAIL if scene == SEA else TENT
+            self.triangles.append((cy, cx, r))
             half_width = r * rng.uniform(0.45, 0.9)
             tilt = rng.uniform(-0.25, 0.25)
             u = xx + tilt * yy  # (h, w) sheared so that the apex leans

@@ -48,7 +48,9 @@ at scale 1 drawn at twice the resolution. Scale 1 (the default) is the scenes as
 weaker tint with less jitter keeps the scene type readable from the whole image while a
 patch around a triangle, which sees the smooth field's local level, can hardly tell it
 (:mod:`atrous.experiments.cues` measures both). 1 and 1 (the defaults) are the scenes as
-they were, bit for bit.
+they were, bit for bit. ``clearance`` keeps the scene marks away from the triangles (at
+least that many times a triangle's radius from its centre): a patch around a triangle then
+shows no mark; 0 (the default) is the scenes as they were, bit for bit.
 
 Splits draw from disjoint random streams (``train``, ``val``, ``test``); the length is a
 choice, not a store: ``ds[i]`` draws image ``i`` when asked.
@@ -124,6 +126,7 @@ class SyntheticScenes:
         scale: float = 1.0,
         tint: float = 1.0,
         jitter: float = 1.0,
+        clearance: float = 0.0,
     ) -> None:
         if split not in _SPLITS:
             raise AtrousError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
@@ -146,6 +149,11 @@ class SyntheticScenes:
                 or not 0 <= value <= 4
             ):
                 raise AtrousError(f"{name} must be a number in [0, 4], got {value!r}")
+        if isinstance(clearance, bool) or not isinstance(clearance, (int, float)) or not (
+            0 <= clearance <= 8
+        ):
+            raise AtrousError(f"clearance must be a number in [0, 8], got {clearance!r}")
+        self.clearance = float(clearance)
         self.transform, self.ignore_width, self.scale = transform, ignore_width, float(scale)
         self.tint, self.jitter = float(tint), float(jitter)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -158,6 +166,7 @@ class SyntheticScenes:
         scale = f", scale={self.scale}" if self.scale != 1 else ""
         scale += f", tint={self.tint}" if self.tint != 1 else ""
         scale += f", jitter={self.jitter}" if self.jitter != 1 else ""
+        scale += f", clearance={self.clearance}" if self.clearance else ""
         return (
             f"SyntheticScenes(split={self.split!r}, size={self.size}, length={self.length}, "
             f"seed={self.seed}, ignore_width={self.ignore_width}{scale})"
@@ -179,7 +188,9 @@ class SyntheticScenes:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for length {self.length}")
         rng = np.random.default_rng([self.seed, _SPLITS[self.split], index])
-        painter = ScenePainter(rng, self._yy, self._xx, self.scale, self.tint, self.jitter)
+        painter = ScenePainter(
+            rng, self._yy, self._xx, self.scale, self.tint, self.jitter, self.clearance
+        )
         return painter.paint(self.ignore_width)
 
     def describe(self) -> str:

@@ -35,7 +35,8 @@ from atrous.recipe.datasets import synthetic_scenes
 
 #: The data fields that decide the scenes (the rest decide augmentation and loading).
 SCENE_FIELDS = ("dataset", "synthetic_size", "synthetic_scale", "synthetic_tint",
-                "synthetic_jitter", "synthetic_length", "synthetic_val_length")  # fmt: skip
+                "synthetic_jitter", "synthetic_clearance", "synthetic_length",
+                "synthetic_val_length")  # fmt: skip
 
 
 def recipe_hash(config: TrainConfig) -> str:

@@ -40,7 +40,9 @@ def pretrain_configs(recipe: str, iterations: int | None = None) -> dict[str, Pr
             config.network, depths=depths)  # fmt: skip
         out[f"{recipe}-{name}"] = PretrainConfig(
             network=dataclasses.replace(network, bn_momentum=0.1),
-            size=data.synthetic_size, scale=data.synthetic_scale, crop_size=data.crop_size,
+            size=data.synthetic_size, scale=data.synthetic_scale, tint=data.synthetic_tint,
+            jitter=data.synthetic_jitter, clearance=data.synthetic_clearance,
+            crop_size=data.crop_size,
             scale_range=data.scale_range,
             **({"iterations": iterations} if iterations else {}),
         )  # fmt: skip

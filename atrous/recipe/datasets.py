@@ -59,7 +59,8 @@ def synthetic_scenes(data: DataConfig, split: str, length: int | None = None) ->
         length = lengths.get(split) or None
     return SyntheticScenes(split=split, size=data.synthetic_size or DEFAULT_SIZE, length=length,
                            scale=data.synthetic_scale, tint=data.synthetic_tint,
-                           jitter=data.synthetic_jitter)  # fmt: skip
+                           jitter=data.synthetic_jitter,
+                           clearance=data.synthetic_clearance)  # fmt: skip
 
 
 def _synthetic(data: DataConfig, split: str) -> SyntheticScenes | RenderedSplit:

@@ -154,6 +154,10 @@ class DataConfig:
     drawn): the scene-type cue that a local patch can also see (:mod:`atrous.experiments.cues`)."""
     synthetic_jitter: float = added(1.0)
     """Multiplies the per-image jitter of the scenes' background colour (0 to 4; 1: as drawn)."""
+    synthetic_clearance: float = added(0.0)
+    """Keeps the scenes' land/sea marks at least this many times a triangle's radius (plus
+    the mark's length) from its centre (0 to 8; 0: as drawn), so that a patch around a
+    triangle holds no mark and the scene type is an image-level cue."""
     cache_dir: str = added("", hashed=False)
     """Empty: the scenes are drawn when asked, as always. A folder: each synthetic split is
     drawn once into memory-mapped files there (:mod:`atrous.data.render_cache`), shared by
@@ -174,6 +178,7 @@ class DataConfig:
                 "scenes")  # fmt: skip
         for key in ("synthetic_tint", "synthetic_jitter"):
             _within(self, "data", key, 0, 4, "times the scenes' own")
+        _within(self, "data", "synthetic_clearance", 0, 8, "times a triangle's radius")
         _at_least(self, "data", 0, "split_seed")
         lo, hi = self.scale_range
         if not 0.05 <= lo <= hi <= 8:

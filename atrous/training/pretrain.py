@@ -55,6 +55,9 @@ class PretrainConfig:
     network: DeepLabV3Config
     size: int = 256
     scale: float = 2.0
+    tint: float = 1.0
+    jitter: float = 1.0
+    clearance: float = 0.0
     crop_size: int = 193
     scale_range: tuple[float, float] = (0.5, 2.0)
     iterations: int = 2000
@@ -78,6 +81,13 @@ class ImageLevel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.backbone(x).mean(dim=(2, 3)))  # (N, 2 + 6)
+
+
+def pretrain_scenes(config: PretrainConfig, length: int | None, seed: int) -> SyntheticScenes:
+    """The ``pretrain`` split's scenes, drawn as the recipe's (side, scale, cues)."""
+    return SyntheticScenes("pretrain", config.size, length, seed=seed, scale=config.scale,
+                           tint=config.tint, jitter=config.jitter,
+                           clearance=config.clearance)  # fmt: skip
 
 
 def targets(scenes: SyntheticScenes, index: int, transform: TrainTransform, rng: Any):
@@ -109,8 +119,7 @@ def loss_of(logits: torch.Tensor, scene: torch.Tensor, present: torch.Tensor) ->
 def accuracy(model: ImageLevel, config: PretrainConfig, precision: str) -> dict[str, float]:
     """Scene-type accuracy and per-object presence accuracy on held-out scenes (seed 1 of
     the pre-training split: a stream no run trains on), whole scenes."""
-    scenes = SyntheticScenes("pretrain", config.size, config.val_images, seed=1,
-                             scale=config.scale)  # fmt: skip
+    scenes = pretrain_scenes(config, config.val_images, seed=1)
     transform = TrainTransform(config.size, (1.0, 1.0), flip=False)
     model.eval()
     right_scene, right_objects = 0, np.zeros(len(OBJECTS))
@@ -133,7 +142,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> tuple[ImageLevel,
     model = ImageLevel(config.network).train()
     optimizer = torch.optim.SGD(parameter_groups(model, config.weight_decay),
                                 lr=config.base_lr, momentum=config.momentum)  # fmt: skip
-    scenes = SyntheticScenes("pretrain", config.size, seed=0, scale=config.scale)
+    scenes = pretrain_scenes(config, None, seed=0)
     transform = TrainTransform(config.crop_size, config.scale_range, flip=True)
     losses, tic = [], time.perf_counter()
     for k in tqdm(range(config.iterations), desc="pretrain", disable=not progress):
