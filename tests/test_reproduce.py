@@ -19,7 +19,7 @@ from atrous.experiments.paths import RESULTS
 from atrous.experiments.plan import planned_runs, runs_to_do, variant_config
 from atrous.experiments.registry import EXPERIMENTS
 from atrous.experiments.report import render_readme, write_report
-from atrous.experiments.rows import COLUMNS_V2, config_hash, read_rows, train_hash
+from atrous.experiments.rows import COLUMNS_V3, config_hash, read_rows, train_hash
 from atrous.experiments.runner import reproduce
 from atrous.recipe.config import TrainConfig, from_dict
 from atrous.recipe.tables import EvalConfig, added
@@ -85,7 +85,7 @@ def test_rows_resume_reuse_and_repeat(tmp_path):
     assert len({r["train_hash"] for r in rows}) == 1
     assert len(list((tmp_path / "store").iterdir())) == 1
     for r in rows:
-        assert set(r) == set(COLUMNS_V2)
+        assert set(r) == set(COLUMNS_V3)
         assert r["weights_sha256"] and r["cpu"] and r["commit"] and r["threads"] >= 1
     assert _quick("tab10", tmp_path, only=pair) == []  # everything there: nothing re-run
     again = reproduce("tab10", budget="quick", results=tmp_path / "again", progress=False,
@@ -115,7 +115,7 @@ def test_rows_of_another_config_are_stale_and_kept(tmp_path):
     rows[0]["config"] = json.dumps(old, sort_keys=True)
     rows[0]["config_hash"] = config_hash(from_dict(old), 1)
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS_V2)
+        writer = csv.DictWriter(f, fieldnames=COLUMNS_V3)
         writer.writeheader()
         writer.writerows(rows)
     s = sort_rows(EXPERIMENTS["tab9"], read_rows(path), "quick")

@@ -22,7 +22,14 @@ from atrous.base.locks import held_or_refuse, held_or_wait, lock_path
 from atrous.cli import main
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.report import finished_runs, write_report
-from atrous.experiments.rows import COLUMNS, COLUMNS_V2, append_row, check_rows, read_rows
+from atrous.experiments.rows import (
+    COLUMNS,
+    COLUMNS_V2,
+    COLUMNS_V3,
+    append_row,
+    check_rows,
+    read_rows,
+)
 from atrous.experiments.runner import trained_record
 
 ROWS = read_rows(RESULTS / "tab1.csv")[:3]  # committed rows: templates, no training needed
@@ -43,7 +50,8 @@ def test_a_row_cut_short_is_skipped_and_the_next_append_starts_a_new_line(tmp_pa
     rows, problems = check_rows(path)
     assert [r["seed"] for r in rows] == [ROWS[0]["seed"]]
     assert len(problems) == 1 and problems[0].startswith(f"{path}:3: skipped, ")
-    path.write_bytes(whole[: len(whole) // 2 + 100])  # cut before its last columns
+    third = whole.index(b"\n", whole.index(b"\n") + 1) + 1  # where the second row starts
+    path.write_bytes(whole[: third + 100])  # cut before its last columns
     assert check_rows(path)[1] == [f"{path}:3: skipped, cut short or with extra fields"]
     path.write_bytes(cut)
     append_row(path, ROWS[2])
@@ -192,21 +200,29 @@ def test_a_damaged_training_record_is_named(tmp_path):
 
 
 def test_columns_are_the_schema():
-    assert set(ROWS[0]) == set(COLUMNS_V2)  # read from a first-schema file: the hash empty
+    assert set(ROWS[0]) == set(COLUMNS_V3)  # read from a first-schema file: the hashes empty
 
 
 def test_new_files_record_the_pretrained_backbone_and_old_ones_keep_their_header(tmp_path):
     row = {**ROWS[0], "pretrained_sha256": "ab" * 32}
     new = tmp_path / "new.csv"
     append_row(new, row)
-    assert new.read_text().splitlines()[0].endswith(",pretrained_sha256")
+    assert new.read_text().splitlines()[0].endswith(",pretrained_sha256,recipe_hash,data_hash")
     assert check_rows(new)[0][0]["pretrained_sha256"] == "ab" * 32
-    old = written(tmp_path, ROWS[:1])  # a file begun with the first schema, as results/ are
-    old.write_text(old.read_text().replace(",pretrained_sha256", "", 1).replace(",\n", "\n"))
-    header = old.read_text().splitlines()[0]
-    assert header == ",".join(COLUMNS)
-    append_row(old, ROWS[1])  # a row from random weights: the old header still fits
-    assert [r["pretrained_sha256"] for r in check_rows(old)[0]] == ["", ""]
-    assert old.read_text().splitlines()[0] == header
-    with pytest.raises(AtrousError, match="begun before rows recorded"):
-        append_row(old, row)
+    for schema in (COLUMNS, COLUMNS_V2):  # files begun with an older schema, as results/ are
+        old = tmp_path / f"old{len(schema)}.csv"
+        append_row(old, ROWS[0])
+        lines = old.read_text().splitlines()
+        cut = len(COLUMNS_V3) - len(schema)
+        old.write_text("\n".join(",".join(lines[0].split(",")[: len(schema)]) if i == 0
+                                 else line[: len(line) - cut]
+                                 for i, line in enumerate(lines)) + "\n")  # fmt: skip
+        header = old.read_text().splitlines()[0]
+        assert header == ",".join(schema)
+        append_row(old, ROWS[1])  # a row from random weights: the old header still fits
+        assert [r["pretrained_sha256"] for r in check_rows(old)[0]] == ["", ""]
+        assert [r["data_hash"] for r in check_rows(old)[0]] == ["", ""]
+        assert old.read_text().splitlines()[0] == header
+        match = "pretrained_sha256" if schema == COLUMNS else "recipe_hash, data_hash"
+        with pytest.raises(AtrousError, match=f"begun before rows recorded {match}"):
+            append_row(old, {**row, "recipe_hash": "r", "data_hash": "d"})

@@ -149,8 +149,10 @@ class SyntheticScenes:
                 or not 0 <= value <= 4
             ):
                 raise AtrousError(f"{name} must be a number in [0, 4], got {value!r}")
-        if isinstance(clearance, bool) or not isinstance(clearance, (int, float)) or not (
-            0 <= clearance <= 8
+        if (
+            isinstance(clearance, bool)
+            or not isinstance(clearance, (int, float))
+            or not (0 <= clearance <= 8)
         ):
             raise AtrousError(f"clearance must be a number in [0, 8], got {clearance!r}")
         self.clearance = float(clearance)

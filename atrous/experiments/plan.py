@@ -8,7 +8,7 @@ in its results file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from atrous.base.errors import AtrousError
@@ -34,12 +34,19 @@ def variant_config(variant: Variant, seed: int, budget: str) -> TrainConfig:
 
 
 def planned_runs(
-    experiment: Experiment, seeds: int | None, budget: str, only: Sequence[str] = ()
-) -> list[tuple[Variant, int]]:
+    experiment: Experiment, seeds: int | None, budget: str, only: Sequence[str] = (),
+    chosen: Mapping[str, Sequence[int]] | None = None,
+) -> list[tuple[Variant, int]]:  # fmt: skip
     """(variant, seed) pairs to run: ``seeds`` (default :data:`FULL_SEEDS` at the full
-    budget, 1 at quick) for every variant a claim compares, 1 for the others."""
+    budget, 1 at quick) for every variant a claim compares, 1 for the others; or, where a
+    design ``chosen`` them (:mod:`atrous.experiments.designed_runs`), those variants at
+    those seeds."""
     for name in only:
         experiment.variant(name)  # names a missing one
+    if chosen is not None:
+        return [(v, seed) for v in experiment.variants
+                if v.name in chosen and (not only or v.name in only)
+                for seed in chosen[v.name]]  # fmt: skip
     claimed = seeds if seeds is not None else (FULL_SEEDS if budget == "full" else 1)
     if not 1 <= claimed <= MAX_SEEDS:
         raise AtrousError(f"--seeds must be from 1 to {MAX_SEEDS}, got {claimed}")
@@ -52,12 +59,13 @@ def planned_runs(
 
 
 def runs_to_do(
-    experiment: Experiment, path: Path, seeds: int | None, budget: str, only: Sequence[str] = ()
-) -> list[tuple[Variant, int]]:
+    experiment: Experiment, path: Path, seeds: int | None, budget: str, only: Sequence[str] = (),
+    chosen: Mapping[str, Sequence[int]] | None = None,
+) -> list[tuple[Variant, int]]:  # fmt: skip
     """The planned runs of ``experiment`` that have no current row in the CSV at ``path``."""
     have = {(r["variant"], r["seed"], r["config_hash"]) for r in read_rows(path)}
     todo = []
-    for variant, seed in planned_runs(experiment, seeds, budget, only):
+    for variant, seed in planned_runs(experiment, seeds, budget, only, chosen):
         config = variant_config(variant, seed, budget)
         if (variant.name, seed, config_hash(config, variant.replicas)) not in have:
             todo.append((variant, seed))

@@ -35,7 +35,11 @@ COLUMNS = (
 #: :data:`COLUMNS` and the backbone's SHA-256 (empty for a run from random weights). Files
 #: begun before keep their header, and their rows read with an empty ``pretrained_sha256``.
 COLUMNS_V2 = (*COLUMNS, "pretrained_sha256")
-_HEADERS = (list(COLUMNS), list(COLUMNS_V2))
+#: The columns of a results file begun since runs could follow a frozen design
+#: (:mod:`atrous.experiments.designed_runs`): :data:`COLUMNS_V2` and the design's recipe and
+#: data hashes (empty for a run without a design).
+COLUMNS_V3 = (*COLUMNS_V2, "recipe_hash", "data_hash")
+_HEADERS = (list(COLUMNS), list(COLUMNS_V2), list(COLUMNS_V3))
 
 
 def _digest(value: Any) -> str:
@@ -112,14 +116,15 @@ def check_rows(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     header = next(csv.reader(lines[:1]), None)
     if header not in _HEADERS:
         raise AtrousError(f"{path}: not a results file of this version (its header is "
-                          f"{header}, expected {list(COLUMNS_V2)})")  # fmt: skip
+                          f"{header}, expected {list(COLUMNS_V3)})")  # fmt: skip
     rows, problems = [], []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:  # one line, one row: a row cut short cannot swallow the next one
             row = _parse(dict(zip(header, next(csv.reader([line])), strict=True)))
-            row.setdefault("pretrained_sha256", "")
+            for key in COLUMNS_V3[len(COLUMNS) :]:
+                row.setdefault(key, "")
         except (ValueError, TypeError, csv.Error) as error:
             problems.append(f"{path}:{number}: skipped, {_reason(error)}")
             continue
@@ -167,9 +172,10 @@ def append_row(path: str | Path, row: dict[str, Any]) -> None:
     new = not path.exists() or path.stat().st_size == 0
     if not new:
         _end_last_line(path)
-    columns = COLUMNS_V2 if new else _header_of(path)
-    if columns == COLUMNS and row.get("pretrained_sha256"):
-        raise AtrousError(f"{path} was begun before rows recorded their pre-trained backbone; "
+    columns = COLUMNS_V3 if new else _header_of(path)
+    lost = [k for k in COLUMNS_V3 if k not in columns and row.get(k)]
+    if lost:
+        raise AtrousError(f"{path} was begun before rows recorded {', '.join(lost)}; "
                           f"write this row into a new results folder")  # fmt: skip
     values = {k: row.get(k, "") for k in columns}
     values["iou"] = json.dumps(row["iou"], sort_keys=False)

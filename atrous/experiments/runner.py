@@ -16,9 +16,9 @@ the config without its ``[eval]`` table), so variants that differ only in evalua
 any experiment, share one training (Tab. 4, 6 and the eval half of Tab. 10).
 
 **Recorded.** Each row holds the mIOU and per-class IoU, the iterations, wall times,
-precision, the full config and its hash, a SHA-256 of the trained weights, the git commit
-and the machine (CPU model, threads, torch version). The same config on the same kind of
-machine gives the same weights hash and mIOU (training is deterministic on the CPU).
+precision, the full config and its hash, a SHA-256 of the trained weights, the git commit,
+the machine (CPU model, threads, torch version) and the design's hashes where a design chose
+it. The same config on the same kind of machine gives the same weights hash and mIOU.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
 from atrous.base.locks import held_or_refuse, held_or_wait
 from atrous.experiments.design import BASE_RECIPE, BUDGETS, Experiment, Variant
+from atrous.experiments.designed_runs import designed
 from atrous.experiments.fig4 import write_fig4
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.plan import runs_to_do, variant_config, variant_overrides
@@ -160,9 +161,10 @@ def stored_model(
 
 def run_one(
     experiment: Experiment, variant: Variant, seed: int, budget: str, store: Path,
-    progress: bool = True,
+    progress: bool = True, design: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train (or reuse) and evaluate one (variant, seed); the row for the CSV."""
+    """Train (or reuse) and evaluate one (variant, seed); the row for the CSV (with the
+    ``design``'s hashes where a design chose it)."""
     config = variant_config(variant, seed, budget)
     model, record = trained_model(config, variant, seed, budget, store, progress)
     tic = time.perf_counter()
@@ -183,7 +185,8 @@ def run_one(
         "config_hash": config_hash(config, variant.replicas),
         "train_hash": train_hash(config, variant.replicas),
         "weights_sha256": record["weights_sha256"], "config": config.to_dict(),
-        "pretrained_sha256": pretrained_sha256(config),
+        "pretrained_sha256": pretrained_sha256(config), "recipe_hash": "", "data_hash": "",
+        **(design or {}),
     }  # fmt: skip
 
 
@@ -200,13 +203,15 @@ def reproduce(
     store: str | Path | None = None,
     progress: bool = True,
     recipe: str = "small",
+    pilot: bool = False,
 ) -> list[dict[str, Any]]:
     """Run experiment ``name`` (see the module docstring); the rows it appended.
 
-    ``recipe`` picks the experiments (``small`` or ``scaled``:
-    :mod:`atrous.experiments.recipes`); ``results`` defaults to that recipe's folder
-    (:func:`atrous.experiments.paths.default_results`: quick rows never mix with the
-    committed ones) and ``store`` (the trained networks) to ``runs/reproduce/<budget>``.
+    ``recipe`` picks the experiments (:mod:`atrous.experiments.recipes`), and a recipe with a
+    design runs what its frozen design says (``pilot``: its pilot, into ``pilot/``:
+    :mod:`atrous.experiments.designed_runs`); ``results`` defaults to the recipe's folder
+    (:func:`atrous.experiments.paths.default_results`) and ``store`` (the trained networks)
+    to ``runs/reproduce/<budget>``.
     """
     experiments = experiments_of(recipe)
     if name not in experiments:
@@ -215,16 +220,17 @@ def reproduce(
     experiment = experiments[name]
     if budget not in BUDGETS:
         raise AtrousError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
-    results = results_folder(results, budget, recipe)
+    folder = results_folder(results, budget, recipe)
     store = Path(store or default_store(budget))
     if name == "fig4":
-        write_fig4(results)
+        write_fig4(folder)
         return []
-    path = results / f"{name}.csv"
+    chosen, design = designed(recipe, experiment, budget, seeds, pilot)
+    path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
     with held_or_refuse(path, f"reproduce {name} (writing {path})"):
-        added = _run_all(experiment, path, seeds, budget, only, store, progress)
+        added = _run_all(experiment, path, (seeds, chosen), budget, only, store, progress, design)
     if path.is_file():
-        plot_experiment(experiment, read_rows(path), results / f"{name}.png", budget)
+        plot_experiment(experiment, read_rows(path), path.with_suffix(".png"), budget)
     return added
 
 
@@ -239,18 +245,18 @@ def results_folder(results: str | Path | None, budget: str, recipe: str = "small
 
 
 def _run_all(
-    experiment: Experiment, path: Path, seeds: int | None, budget: str, only: Sequence[str],
-    store: Path, progress: bool,
+    experiment: Experiment, path: Path, seeds: tuple[int | None, dict | None], budget: str,
+    only: Sequence[str], store: Path, progress: bool, design: dict[str, Any],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Run every planned run without a current row in ``path``, appending a row as each ends."""
     name, added = experiment.name, []
-    todo = runs_to_do(experiment, path, seeds, budget, only)
+    todo = runs_to_do(experiment, path, seeds[0], budget, only, seeds[1])
     if todo and experiment.variants[0].base != BASE_RECIPE:  # the scaled recipe's maps
         print(valid_tap_table(variant_config(experiment.variants[0], 0, budget)), file=sys.stderr)
     bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
     for variant, seed in bar:
         bar.set_postfix(variant=variant.name, seed=seed)
-        row = run_one(experiment, variant, seed, budget, store, progress=False)
+        row = run_one(experiment, variant, seed, budget, store, progress=False, design=design)
         append_row(path, row)
         added.append(row)
         tqdm.write(f"{name} {variant.name} seed {seed}: mIOU {row['miou']:.2f} "
