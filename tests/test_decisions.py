@@ -64,3 +64,13 @@ def test_power_matches_a_simulation_and_pairs_needed_is_the_first_that_reaches_i
     assert need >= MIN_PAIRS and power(need, effect, sd) >= 0.8
     assert need == MIN_PAIRS or power(need - 1, effect, sd) < 0.8
     assert pairs_needed(10.0, 0.1) == MIN_PAIRS  # never fewer than five pairs
+
+
+def test_power_is_a_probability_that_grows_with_the_effect_even_far_in_the_tail():
+    """SciPy's noncentral t gives NaN for large shifts; power must not."""
+    from atrous.experiments.decisions import power
+
+    for pairs in (5, 7, 10, 30):
+        values = [power(pairs, effect, 2.0) for effect in (0.5, 1, 2, 4, 8, 12.78, 20, 50)]
+        assert all(0 <= v <= 1 for v in values), values
+        assert values == sorted(values) and values[-1] > 0.999

@@ -175,9 +175,23 @@ def _add_cues(commands: argparse._SubParsersAction) -> None:
 def _design(args: argparse.Namespace) -> int:
     import json
 
+    from atrous.experiments.allocation import allocate_design, write_seeds
     from atrous.experiments.design_file import current_hashes
 
-    print(json.dumps(current_hashes(args.recipe), indent=2))
+    if not (args.allocate or args.write_seeds):
+        print(json.dumps(current_hashes(args.recipe), indent=2))
+        return 0
+    allocations, hours = allocate_design(args.recipe)
+    for a in allocations:
+        state = "kept" if a.kept else ("untestable" if not a.testable else "dropped")
+        print(f"{a.claim:<75} effect {a.effect:5.2f}  pairs {a.pairs:3d}  {state}")
+    print(
+        f"pilot sd {hours['sd']:.2f} points; spent {hours['spent']:.2f} h of "
+        f"{hours['budget']:.0f}; {sum(a.kept for a in allocations)} claim(s) kept"
+    )
+    if args.write_seeds:
+        write_seeds(args.recipe, allocations)
+        print(f"wrote the seeds into the {args.recipe} design")
     return 0
 
 
@@ -186,6 +200,10 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
         "design", help="the hashes a frozen design.toml records: recipe, scenes, backbones"
     )
     design.add_argument("--recipe", default="scaled", choices=["scaled"])
+    design.add_argument("--allocate", action="store_true", help="after the pilot: each "
+                        "claim's pairs and the claims the CPU budget keeps")  # fmt: skip
+    design.add_argument("--write-seeds", action="store_true", help="--allocate, and record "
+                        "the pairs in design.toml (once)")  # fmt: skip
     design.set_defaults(func=_design)
 
 

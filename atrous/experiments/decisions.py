@@ -70,7 +70,12 @@ def power(pairs: int, effect: float, sd: float, alpha: float = 0.10) -> float:
     dof = pairs - 1
     critical = stats.t.ppf(1 - alpha / 2, dof)
     shift = effect / (sd / math.sqrt(pairs))
-    return float(stats.nct.sf(critical, dof, shift) + stats.nct.cdf(-critical, dof, shift))
+    exact = float(stats.nct.sf(critical, dof, shift) + stats.nct.cdf(-critical, dof, shift))
+    if math.isfinite(exact):
+        return exact
+    # SciPy's noncentral t returns NaN far in its tail (a shift of ten or more); there the
+    # normal approximation is exact to many digits.
+    return float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
 
 
 def pairs_needed(
