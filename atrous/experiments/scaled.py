@@ -7,7 +7,9 @@ gives ASPP the paper's rates (6, 12, 18) and scales them with ``model.rate_scale
 fourth rate is the paper's 24; Tab. 8's small crop keeps the paper's ratio 321 / 513 to the
 base crop. One variant is added where our small recipe departed from the paper's protocol:
 Tab. 10's network trained at output stride 8 used batch 6 in the paper (Appendix A: batch 16
-did not fit), so ``train8-batch6-eval8`` trains at 8 with batch 6.
+did not fit), so ``train8-batch6-eval8`` trains at 8 with batch 6. Every variant starts from
+a pre-trained backbone (``atrous pretrain``, the stand-in for ImageNet): the deep one as the
+base recipe, the shallow one where a variant changes the depths to (1, 1, 1, 3).
 """
 
 from __future__ import annotations
@@ -26,11 +28,18 @@ TRANSLATE = {
 RENAME = {"crop65": "crop129"}
 
 
+#: The change that makes a variant the shallow network, and the backbone it then starts from
+#: (the base recipe starts from the deep one: ``train.pretrained = "scaled-deep"``).
+SHALLOW = "model.depths=[1,1,1,3]"
+SHALLOW_BACKBONE = "train.pretrained=scaled-shallow"
+
+
 def _translated(variant: Variant) -> Variant:
+    train = tuple(TRANSLATE.get(c, c) for c in variant.train)
     return dataclasses.replace(
         variant,
         name=RENAME.get(variant.name, variant.name),
-        train=tuple(TRANSLATE.get(c, c) for c in variant.train),
+        train=(*train, SHALLOW_BACKBONE) if SHALLOW in train else train,
         eval=tuple(TRANSLATE.get(c, c) for c in variant.eval),
         base=RECIPES["scaled"],
     )
