@@ -10,7 +10,7 @@ deleted. :func:`judge` gives every claim of an experiment its interval and verdi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +39,14 @@ class Sorted:
 
 
 def sort_rows(
-    experiment: Experiment, rows: Sequence[dict[str, Any]], budget: str = "full"
-) -> Sorted:
+    experiment: Experiment, rows: Sequence[dict[str, Any]], budget: str = "full",
+    chosen: Mapping[str, Sequence[int]] | None = None,
+) -> Sorted:  # fmt: skip
     """Split ``rows`` into current and stale, and list the planned runs with no row (the
-    default seeds of ``budget``)."""
+    default seeds of ``budget``, or the ``{variant: seeds}`` a design ``chosen``)."""
     seeds = FULL_SEEDS if budget == "full" else 1
     expected = {}
-    for variant, seed in planned_runs(experiment, seeds, budget):
+    for variant, seed in planned_runs(experiment, seeds, budget, chosen=chosen):
         config = variant_config(variant, seed, budget)
         expected[(variant.name, seed)] = config_hash(config, variant.replicas)
     names = {v.name for v in experiment.variants}
