@@ -205,6 +205,13 @@ def test_committed_readme_is_up_to_date():
     assert (RESULTS / "README.md").read_text() == text, (
         "results/README.md is out of date: run `python -m atrous report`"
     )
+    scaled = RESULTS / "scaled"
+    if any(scaled.glob("*.csv")):  # the scaled recipe's own report, once it has rows
+        text, _ = render_readme(scaled, recipe="scaled")
+        assert (scaled / "README.md").read_text() == text, (
+            "results/scaled/README.md is out of date: run `python -m atrous report --recipe "
+            "scaled`"
+        )
 
 
 def test_fig4_csv_is_the_reference(tmp_path):

@@ -84,6 +84,15 @@ what runs, with which seeds, and how the claims are decided was frozen before th
 `design.toml` (`python -m atrous reproduce NAME --recipe scaled` runs what it says; the
 pilot's rows are in `pilot/`). Verdicts as in `../README.md`, which shows both recipes
 claim by claim with the half-widths, p-values and the Benjamini-Hochberg decision.
+
+The designed runs, the experiments of the last-dropped claims first, pinned to one core
+with one thread (resumable: the same loop continues where it stopped):
+
+```bash
+for name in tab5 tab4-6 tab10 tab8 tab2-3 tab1 tab9 tab11; do
+  OMP_NUM_THREADS=1 taskset -c 1 python -m atrous reproduce $name --recipe scaled
+done
+```
 """
 
 
