@@ -63,22 +63,24 @@ def test_pairs_follow_the_pilot_s_spread_and_the_budget_drops_claims_in_order():
         calls.append(what)
         return 1.0
 
-    everything = allocate(claims, pilot, 1e6, 1.0, cost)
+    everything, total = allocate(claims, pilot, 1e6, 1.0, cost)
+    assert total > 1.0
     sd = math.sqrt(2) * float(np.std(pilot.miou, ddof=1))  # of a difference, no pairing
     for a in everything:
         assert a.pairs == pairs_needed(a.effect, sd) >= 5
         assert a.kept == a.testable
     assert any(not a.testable for a in everything)  # the small maps' untestable claims
     assert set(calls) == {"train", "eval"}
-    wider = allocate(claims, Pilot([55.0, 65.0, 60.0, 70.0, 50.0], 0.1, 0.01, config), 1e6, 1.0,
+    wider, _ = allocate(claims, Pilot([55.0, 65.0, 60.0, 70.0, 50.0], 0.1, 0.01, config), 1e6, 1.0,
                      cost)  # fmt: skip
     assert all(w.pairs >= a.pairs for w, a in zip(wider, everything, strict=True))
-    some = allocate(claims, pilot, 40.0, 1.0, cost)
+    some, within = allocate(claims, pilot, 40.0, 1.0, cost)
+    assert within <= 40.0
     kept = [a.kept for a in some]
     assert 0 < sum(kept) < sum(a.kept for a in everything)
     first_kept = kept.index(True)
     assert all(kept[i] or not some[i].testable for i in range(first_kept, len(kept)))
-    assert not any(a.kept for a in allocate(claims, pilot, 0.5, 1.0, cost))
+    assert not any(a.kept for a in allocate(claims, pilot, 0.5, 1.0, cost)[0])
 
 
 def test_the_seeds_are_written_into_the_design_once(tmp_path, monkeypatch):

@@ -188,8 +188,9 @@ def _design(args: argparse.Namespace) -> int:
         state = "kept" if a.kept else ("untestable" if not a.testable else "dropped")
         print(f"{a.claim:<75} effect {a.effect:5.2f}  pairs {a.pairs:3d}  {state}")
     print(
-        f"pilot sd {hours['sd']:.2f} points; spent {hours['spent']:.2f} h of "
-        f"{hours['budget']:.0f}; {sum(a.kept for a in allocations)} claim(s) kept"
+        f"pilot sd {hours['sd']:.2f} points; spent {hours['spent']:.2f} h; projected "
+        f"{hours['projected']:.2f} h of {hours['budget']:.0f} with the "
+        f"{sum(a.kept for a in allocations)} claim(s) kept"
     )
     if args.write_seeds:
         write_seeds(args.recipe, allocations)

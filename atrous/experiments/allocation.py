@@ -125,8 +125,9 @@ class Pilot:
 def allocate(
     claims: list[tuple[str, Experiment, Claim]], pilot: Pilot, budget_hours: float,
     spent_hours: float, cost: Callable[[TrainConfig, str], float],
-) -> list[Allocation]:  # fmt: skip
-    """Pairs per claim and the claims kept (see the module docstring). ``claims`` in the
+) -> tuple[list[Allocation], float]:  # fmt: skip
+    """Pairs per claim and the claims kept (see the module docstring), and the projected
+    hours of all (pre-training and pilot included) for the kept ones. ``claims`` in the
     design's order; ``spent_hours``: pre-training and pilot; ``cost(config, "train" or
     "eval")``: a config's training or evaluation against the pilot's."""
     sd = math.sqrt(2) * float(np.std(pilot.miou, ddof=1))
@@ -165,7 +166,8 @@ def allocate(
         if projected() <= budget_hours:
             break
         kept[i] = False
-    return [Allocation(r[0], r[3], r[4], r[5], k) for r, k in zip(rows, kept, strict=True)]
+    out = [Allocation(r[0], r[3], r[4], r[5], k) for r, k in zip(rows, kept, strict=True)]
+    return out, projected()
 
 
 def pretraining_hours(recipe: str) -> float:
@@ -207,8 +209,9 @@ def allocate_design(recipe: str) -> tuple[list[Allocation], dict[str, float]]:
         claim = next(c for c in experiment.claims if f"{name}: {c.describe()}" == entry["claim"])
         claims.append((entry["claim"], experiment, claim))
     budget = float(design.values["statistics"]["cpu_hours"])
-    allocations = allocate(claims, pilot, budget, spent, cost)
-    return allocations, {"budget": budget, "spent": spent, "sd": float(np.std(pilot.miou, ddof=1))}
+    allocations, total = allocate(claims, pilot, budget, spent, cost)
+    sd = float(np.std(pilot.miou, ddof=1))
+    return allocations, {"budget": budget, "spent": spent, "projected": total, "sd": sd}
 
 
 def write_seeds(recipe: str, allocations: list[Allocation]) -> None:

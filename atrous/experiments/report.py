@@ -89,7 +89,7 @@ The designed runs, the experiments of the last-dropped claims first, pinned to o
 with one thread (resumable: the same loop continues where it stopped):
 
 ```bash
-for name in tab5 tab4-6 tab10 tab8 tab2-3 tab1 tab9 tab11; do
+for name in tab5 tab4-6 tab10 tab8 tab2-3 tab9 tab1 tab11; do
   OMP_NUM_THREADS=1 taskset -c 1 python -m atrous reproduce $name --recipe scaled
 done
 ```
