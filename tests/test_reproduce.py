@@ -209,8 +209,7 @@ def test_committed_readme_is_up_to_date():
     if any(scaled.glob("*.csv")):  # the scaled recipe's own report, once it has rows
         text, _ = render_readme(scaled, recipe="scaled")
         assert (scaled / "README.md").read_text() == text, (
-            "results/scaled/README.md is out of date: run `python -m atrous report --recipe "
-            "scaled`"
+            "results/scaled/README.md is out of date: run `python -m atrous report --recipe scaled`"
         )
 
 
