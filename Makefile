@@ -14,10 +14,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,docs]'
 	touch $(STAMP)
 
+# ONNX Runtime Web for the docs page "In your browser", the version package-lock.json pins,
+# where npm is installed (without it the page builds and says that it cannot run; its browser
+# test skips, and fails under CI=true, where .ci/run installs nodejs and npm).
+NODE_STAMP := $(if $(shell command -v npm 2>/dev/null),node_modules/.package-lock.json)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
 demo: $(STAMP)
 	$(PY) -m atrous demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -55,7 +63,7 @@ clean:
 # committed full-size notebooks (docs/chapters-executed, `make notebooks`); a chapter that has
 # none yet shows its quick smoke run instead (docs/_executed, written by the chapter tests, else
 # executed now), under a banner that says so.
-docs: $(STAMP)
+docs: $(STAMP) $(NODE_STAMP)
 	$(PY) -m mkdocs build --strict
 
 # The chapters executed at full size (ATROUS_CHAPTER_SMALL=0) into docs/chapters-executed, to be

@@ -9,8 +9,8 @@ The package is layered; each sub-package may import only those before it:
 4. :mod:`atrous.recipe`: the run config (Sec. 4.1) and the recipes shipped with atrous;
 5. :mod:`atrous.training` and :mod:`atrous.inference` (Sec. 4.1, 4.3), side by side;
 6. :mod:`atrous.experiments`: the paper's comparisons re-run at small scale;
-7. the tools: :mod:`atrous.cli`, :mod:`atrous.demo`, :mod:`atrous.export`,
-   :mod:`atrous.figures`, :mod:`atrous.testing`.
+7. the tools: :mod:`atrous.cli`, :mod:`atrous.diagrams` (the chapters' figures),
+   :mod:`atrous.demo`, :mod:`atrous.export`, :mod:`atrous.figures`, :mod:`atrous.testing`.
 
 The names below are loaded on first use, so ``import atrous`` stays light.
 """

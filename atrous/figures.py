@@ -1,4 +1,6 @@
-"""Every figure of atrous: the paper's, from the NumPy oracle, and those of data and runs.
+"""The figures of atrous: the paper's Fig. 4 and gridding from the NumPy oracle, and those of
+data and runs. The chapters' diagrams (Fig. 1, 3 and 5, the protocol's steps) are in
+:mod:`atrous.diagrams`.
 
 From the oracle (:mod:`reference`):
 

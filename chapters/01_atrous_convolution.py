@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from atrous.diagrams.taps import draw_atrous_taps
 from atrous.experiments.fig4 import draw_valid_weights
 from atrous.figures import draw_gridding
 from atrous.model.atrous_conv import AtrousConv2d, valid_weight
@@ -85,6 +86,19 @@ for rate in (1, 2, 3):
     rows, cols = np.nonzero(hit)
     assert len(rows) == 9  # still 9 taps ...
     assert rows.max() - rows.min() + 1 == 3 + 2 * (rate - 1)  # ... spanning k + (k-1)(r-1)
+
+# %% [markdown]
+# Fig. 1 of the paper draws exactly this: the taps of a 3x3 filter on the pixel grid, at
+# growing rates. `atrous.diagrams.taps` draws it the same way, from the delta's convolution
+# with the oracle's `atrous_conv2d` (red: the taps; dashed: the field of view):
+
+# %% tags=["figure-fig1"]
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+taps = draw_atrous_taps(axes, rates=(1, 2, 4))
+plt.show()
+for rate, tap in zip((1, 2, 4), taps, strict=True):
+    rows, cols = np.nonzero(tap)
+    assert tap.sum() == 9 and np.ptp(rows) + 1 == 3 + 2 * (rate - 1)  # 9 taps, k + (k-1)(r-1)
 
 # %% [markdown]
 # ## 1.2 Vectorized
@@ -262,9 +276,16 @@ for rates in [(2, 2, 2), (1, 2, 4), (1, 2, 1), (1, 2, 3)]:
     print(f"multi-grid {rates}: receptive field {rf.size}, covered {cover.mean():.0%}")
 
 # %% [markdown]
+# The [explorer](../../explorer/?size=33&kernel=3&rate=18&os=32&mg=1,2,4) opens on this
+# chapter's examples: ASPP's rate 18 on the 33 x 33 map of 1.4, and the cascade (1, 2, 4)
+# of this section, which is block4's multi-grid at output stride 32, where the block's rate
+# is 1. Move the rate, the map and the unit rates, and switch the output stride to 16: the
+# block's rate 2 multiplies the unit rates, and holes appear (chapter 3).
+#
 # ## Summary
 #
-# - Eq. 1 samples the input `rate` apart: $k$ weights, $k + (k-1)(r-1)$ pixels of view.
+# - Eq. 1 samples the input `rate` apart: $k$ weights, $k + (k-1)(r-1)$ pixels of view
+#   (Fig. 1).
 # - It equals an ordinary convolution with a zero-inserted filter, and an ordinary
 #   convolution of the $r^2$ space-to-batch sub-images.
 # - With "same" padding, large rates waste weights on padding (Fig. 4); at a rate near
@@ -273,12 +294,119 @@ for rates in [(2, 2, 2), (1, 2, 4), (1, 2, 1), (1, 2, 3)]:
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it. Where you write code, the
+# solution ends with a check against the NumPy oracle; run it on your own version too.
+#
 # 1. At `output_stride` 32 a 513x513 crop gives a 17x17 feature map. Up to which rate
 #    does a 3x3 filter keep at least half of the positions at 9 valid weights? What does
 #    that say about ASPP rates (6, 12, 18) at `output_stride` 32? Use
 #    `valid_weight_histogram`.
-# 2. Find the smallest rates $(r_1, r_2, r_3)$ with $r_1 < r_2 < r_3$ whose cascade covers
-#    a receptive field of at least 25 pixels without holes.
+#
+# <details><summary>Worked solution</summary>
+#
+# A position keeps all nine weights when it is at least $r$ pixels from every border, so
+# on a 17 x 17 map their share is $(17 - 2r)^2 / 17^2$ while $2r < 17$. At least half needs
+# $17 - 2r \ge 17 / \sqrt{2}$, so $r \le 2$. The ASPP rates, left as they are, would all be
+# in the other regime: 6 keeps nine weights at few positions, 12 is past half the map
+# (positions keep four weights, two or only the centre), and 18 is past the whole map (a
+# 1x1 filter everywhere). That is why the rates follow the output stride: at 32 they would
+# be halved, to (3, 6, 9).
+#
+# ```python
+# from reference import valid_weight_histogram
+#
+# nine = {r: valid_weight_histogram(17, 3, r).get(9, 0.0) for r in range(1, 18)}
+# assert [r for r, share in nine.items() if share >= 0.5] == [1, 2]
+# assert all(share == (17 - 2 * r) ** 2 / 17**2 for r, share in nine.items() if 2 * r < 17)
+# assert valid_weight_histogram(17, 3, 18) == {1: 1.0}  # rate 18: a 1x1 filter
+# assert min(valid_weight_histogram(17, 3, 12)) == 1  # past half the map
+# ```
+#
+# </details>
+#
+# 2. Find the rates $r_1 < r_2 < r_3$ with the smallest sum whose cascade covers a
+#    receptive field of at least 25 pixels without holes.
+#
+# <details><summary>Worked solution</summary>
+#
+# Each 3x3 layer at rate $r$ widens the field by $2r$, so the field is
+# $1 + 2(r_1 + r_2 + r_3)$ pixels and the sum must be at least 12. Among the triples with
+# sum 12, (1, 3, 8) has no hole: rates 1 and 3 reach every offset from -4 to 4, and the
+# third layer copies that run to -12..-4 and 4..12. The others leave gaps, (1, 2, 9) at
+# offsets 4 and 5 for example. A search with `coverage` finds it:
+#
+# ```python
+# from itertools import combinations
+#
+# from reference import coverage, receptive_field
+#
+# found = [rates for rates in combinations(range(1, 13), 3)
+#          if receptive_field([(3, 1, r) for r in rates]).size >= 25 and coverage(rates).all()]
+# smallest = min(sum(rates) for rates in found)
+# assert [rates for rates in found if sum(rates) == smallest] == [(1, 3, 8)]
+# ```
+#
+# </details>
+#
 # 3. Show with `receptive_field` that replacing a stride-2 layer by stride 1 and doubling
 #    the rate of every later layer keeps the receptive field size and halves the jump (the
 #    `output_stride` recipe of Sec. 3.1).
+#
+# <details><summary>Worked solution</summary>
+#
+# A layer adds $(k_e - 1) J$ to the field, with $k_e$ its effective size and $J$ the jump
+# (spacing) of its input. After the change every later layer sees half the jump, and its
+# doubled rate doubles $k_e - 1$: $(3 - 1) \cdot 2J$ becomes $(5 - 1) \cdot J$, the
+# same. The layer that lost its stride keeps its rate (its taps act on the old spacing),
+# which is TF-slim's convention (chapter 3); doubling its rate too widens the field a little.
+#
+# ```python
+# from reference import receptive_field
+#
+# stem = [(7, 2, 1), (3, 2, 1)]
+# strided = receptive_field(stem + [(3, 2, 1), (3, 1, 1), (3, 1, 1)])
+# atrous = receptive_field(stem + [(3, 1, 1), (3, 1, 2), (3, 1, 2)])
+# assert atrous.size == strided.size and 2 * atrous.jump == strided.jump
+# every = receptive_field(stem + [(3, 1, 2), (3, 1, 2), (3, 1, 2)])  # the first one too
+# assert every.size > strided.size
+# ```
+#
+# </details>
+#
+# 4. Write Eq. 1 yourself, `my_atrous_conv(x, w, rate, stride, padding)` in NumPy (rate,
+#    stride and padding as (h, w) pairs), and hold it to the oracle with
+#    `reference.testing.assert_atrous_conv_matches`, which draws a hundred problems and
+#    shrinks a failing one to the smallest it can find.
+#
+# <details><summary>Worked solution</summary>
+#
+# One way is the first identity of 1.3: insert $r - 1$ zeros between the taps, then slide
+# the large filter with the stride, one output position at a time.
+#
+# ```python
+# import numpy as np
+#
+# from reference.testing import assert_atrous_conv_matches
+#
+#
+# def my_atrous_conv(x, w, rate, stride, padding):
+#     """Eq. 1 with an upsampled filter: x (N, C_in, H, W), w (C_out, C_in, kH, kW)."""
+#     (r_h, r_w), (s_h, s_w), (p_h, p_w) = rate, stride, padding
+#     c_out, c_in, k_h, k_w = w.shape
+#     big = np.zeros((c_out, c_in, (k_h - 1) * r_h + 1, (k_w - 1) * r_w + 1))
+#     big[:, :, ::r_h, ::r_w] = w  # r - 1 zeros between two taps
+#     xp = np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
+#     out_h = (xp.shape[2] - big.shape[2]) // s_h + 1
+#     out_w = (xp.shape[3] - big.shape[3]) // s_w + 1
+#     y = np.zeros((x.shape[0], c_out, out_h, out_w))
+#     for i in range(out_h):
+#         for j in range(out_w):
+#             window = xp[:, :, i * s_h : i * s_h + big.shape[2], j * s_w : j * s_w + big.shape[3]]
+#             y[:, :, i, j] = np.einsum("nchw,ochw->no", window, big)
+#     return y
+#
+#
+# assert_atrous_conv_matches(my_atrous_conv)
+# ```
+#
+# </details>

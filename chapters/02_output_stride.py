@@ -24,6 +24,7 @@
 # network, to what a network can represent at all, and then re-runs Tab. 1.
 
 # %%
+import inspect
 import os
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from atrous import DeepLabV3
 from atrous.data import SyntheticScenes
 from atrous.data.palette import colorize
 from atrous.data.synthetic import CLASS_NAMES, WIRE
+from atrous.diagrams.cascade import draw_cascade
 from atrous.experiments.chapter_tables import describe_results
 from atrous.experiments.judge import judge, sort_rows
 from atrous.experiments.paths import RESULTS
@@ -44,6 +46,7 @@ from atrous.experiments.registry import EXPERIMENTS
 from atrous.experiments.rows import read_rows
 from atrous.experiments.runner import reproduce, stored_model
 from atrous.inference.strategy import predict_labels
+from atrous.model.backbone import block_plans
 from atrous.model.presets import get_preset
 from atrous.recipe.datasets import eval_transform
 from reference.network import block_strides_and_rates
@@ -60,9 +63,16 @@ torch.manual_seed(0)
 # Fig. 3 of the paper: without atrous convolution block1 keeps the stem's output stride 4
 # and each of block2 to block7 halves the resolution, down to 256 after block7. With a
 # target output stride, every block past it keeps stride 1 and instead multiplies the rate
-# of its 3x3 convolutions by 2, so that it sees as far as before. The NumPy oracle says
-# which stride and rates each block gets; here for the cascade of Tab. 1 (block4 copied
-# three times, block5 to block7):
+# of its 3x3 convolutions by 2, so that it sees as far as before. The library's
+# `block_plans` does this walk, block by block; here is its source:
+
+# %%
+print(inspect.getsource(block_plans))
+
+# %% [markdown]
+# The NumPy oracle computes each block's stride and rates from a closed form instead
+# (`reference.network.block_strides_and_rates`); the two agree. Here for the cascade of
+# Tab. 1 (block4 copied three times, block5 to block7):
 
 # %%
 cascade = get_preset("tiny", extra_blocks=3, head="cascade", multi_grid=(1, 1, 1))
@@ -70,6 +80,7 @@ for output_stride in (8, 16, 32, 256):
     config = get_preset("tiny", extra_blocks=3, head="cascade", multi_grid=(1, 1, 1),
                         output_stride=output_stride)  # fmt: skip
     blocks = block_strides_and_rates(config)
+    assert blocks == [(p.stride, list(p.unit_rates)) for p in block_plans(config)]
     print(
         f"output_stride {output_stride:3d}: "
         + "  ".join(
@@ -81,6 +92,18 @@ for output_stride in (8, 16, 32, 256):
     assert strides[0] == 1  # block1 never halves
     if output_stride == 256:  # no atrous convolution: block2 to block7 each halve
         assert strides == [1] + [2] * 6
+
+# %% [markdown]
+# Drawn, the plans are Fig. 3 itself: (a) going deeper without atrous convolution, (b) with
+# it at output stride 16. Each box is labelled with the stride or rate that `block_plans`
+# gives it, and shrinks with the resolution; the shaded ones dilate instead of striding:
+
+# %% tags=["figure-fig3"]
+fig, axes = plt.subplots(2, 1, figsize=(12, 5))
+plans = draw_cascade(axes, cascade, output_strides=(256, 16))
+plt.show()
+assert [p.output_stride for p in plans[0]][-1] == 256 and plans[1][-1].output_stride == 16
+assert [p.rate for p in plans[1][3:]] == [2, 4, 8, 16]  # block4 to block7 at 16
 
 # %% [markdown]
 # The network is the same set of weights at every output stride (no parameter depends on
@@ -248,9 +271,146 @@ plt.show()
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Repeat 2.2 with `align_corners=False`. Which output strides change most, and why?
+#
+# <details><summary>Worked solution</summary>
+#
+# Average pooling puts each cell's value at the cell's centre, pixel
+# $(i + \frac{1}{2})\,\mathrm{os} - \frac{1}{2}$, and that is where
+# `align_corners=False` puts it back when upsampling. `align_corners=True` stretches the
+# coarse grid so that its first and last values land on the first and last pixels: a shift
+# of up to half a cell, largest near the borders, which moves every boundary there. The
+# shift grows with the cell, but so does the blur that both ways share; the code prints the
+# change at each stride (on 16 scenes; chapter 2.2 uses more):
+#
+# ```python
+# import numpy as np
+# import torch
+# import torch.nn.functional as F
+#
+# from atrous.data import SyntheticScenes
+# from atrous.data.synthetic import CLASS_NAMES
+# from reference import confusion_matrix, mean_iou
+#
+#
+# def round_trip(label, output_stride, align_corners):
+#     known = torch.from_numpy(np.where(label == 255, 0, label))
+#     onehot = F.one_hot(known, len(CLASS_NAMES)).permute(2, 0, 1)[None].float()
+#     coarse = F.adaptive_avg_pool2d(onehot, -(-label.shape[0] // output_stride))
+#     back = F.interpolate(coarse, size=label.shape, mode="bilinear",
+#                          align_corners=align_corners)
+#     return back.argmax(1)[0].numpy()
+#
+#
+# labels = [SyntheticScenes("val", length=16)[i][1] for i in range(16)]
+# for output_stride in (4, 8, 16, 32, 64):
+#     miou = {}
+#     for corners in (True, False):
+#         confusion = sum(confusion_matrix(round_trip(label, output_stride, corners), label,
+#                                          len(CLASS_NAMES)) for label in labels)
+#         miou[corners] = 100 * mean_iou(confusion)
+#     print(f"output stride {output_stride:2d}: mIOU {miou[True]:.1f} with align_corners=True, "
+#           f"{miou[False]:.1f} with False")
+#     assert miou[False] >= miou[True]  # the cells' own centres
+# ```
+#
+# The network itself is a different matter: its features sit at $i \cdot \mathrm{os}$ on a
+# crop of $16k + 1$ pixels, the corners of both grids, which is why the paper's TensorFlow
+# code (and `atrous`, by default) upsamples the logits with `align_corners=True`.
+#
+# </details>
+#
 # 2. The cost of output stride 8 over 16: use `python -m atrous summary tiny` to count
 #    the FLOPs of each. How does it compare with the wall times in `results/tab1.csv`?
+#
+# <details><summary>Worked solution</summary>
+#
+# At output stride 8 block3 computes on four times the positions, and so does every block
+# after it (here block4 to block7); the stem, block1 and block2 do not change. So the FLOPs
+# grow by less than four times. The wall time of a training run holds more than the
+# convolutions: loading and augmenting the data, batch norm, the loss on the upsampled
+# logits. The code prints both ratios for the network of Tab. 1:
+#
+# ```python
+# from atrous import DeepLabV3
+# from atrous.experiments.paths import RESULTS
+# from atrous.experiments.rows import read_rows
+# from atrous.model.presets import get_preset
+# from atrous.model.summary import count_flops
+#
+# net = DeepLabV3(get_preset("tiny", extra_blocks=3, head="cascade", multi_grid=(1, 1, 1)))
+# flops = {s: count_flops(net.set_output_stride(s), (97, 97)) for s in (8, 16)}
+# seconds = {s: [float(r["train_seconds"]) for r in read_rows(RESULTS / "tab1.csv")
+#                if r["variant"] == f"os{s}"] for s in (8, 16)}
+# wall = {s: sum(t) / len(t) for s, t in seconds.items()}
+# print(f"FLOPs: {flops[8] / flops[16]:.1f}x; training wall time: {wall[8] / wall[16]:.1f}x")
+# assert 1 < flops[8] / flops[16] < 4
+# ```
+#
+# </details>
+#
 # 3. Which claim of Tab. 1 does the committed table above leave undecided? Why would
 #    more seeds not help, and at what image size could the reproduction decide it? (See
 #    `results/notes.toml`.)
+#
+# <details><summary>Worked solution</summary>
+#
+# Output stride 128 against 256. A 128-pixel image gives a feature map of
+# $\lceil 128 / 128 \rceil = 1$ and $\lceil 128 / 256 \rceil = 1$ pixel a side: both
+# networks predict the whole label map from one feature vector and their paired runs give
+# the same numbers, seed after seed, so no number of seeds can tell them apart. The maps
+# differ once an image has more than 128 x 2 pixels a side (2 x 2 against 1 x 1 at 257);
+# the paper's 513-pixel crops give 5 x 5 and 3 x 3. The table printed in 2.3 has the
+# interval; the note is `results/notes.toml`'s:
+#
+# ```python
+# import math
+#
+# from atrous.experiments.chapter_tables import claims_table
+# from atrous.experiments.paths import RESULTS
+#
+# print([line for line in claims_table("tab1", RESULTS).splitlines() if "os256" in line])
+# assert math.ceil(128 / 128) == math.ceil(128 / 256) == 1  # the same 1 x 1 map
+# assert math.ceil(257 / 128) > math.ceil(257 / 256)
+# ```
+#
+# </details>
+#
+# 4. Write the walk of 2.1 yourself: for an output stride, the stride and rate of each of
+#    block1 to block7, and hold it to the oracle's closed form,
+#    `reference.network.block_strides_and_rates`.
+#
+# <details><summary>Worked solution</summary>
+#
+# Keep the output stride reached so far (4 after the stem) and the rate. A block that would
+# go past the target gives up its stride, and the rate takes it over:
+#
+# ```python
+# from atrous.model.presets import get_preset
+# from reference.network import block_strides_and_rates
+#
+#
+# def my_plans(output_stride, blocks=7):
+#     """(stride, rate) of each block; block1 never halves, the others would."""
+#     plans, current, rate = [], 4, 1  # the stem divides by 4
+#     for b in range(blocks):
+#         natural = 1 if b == 0 else 2
+#         if current * natural > output_stride:
+#             rate *= natural  # the stride becomes a rate
+#             plans.append((1, rate))
+#         else:
+#             current *= natural
+#             plans.append((natural, rate))
+#     return plans
+#
+#
+# for output_stride in (4, 8, 16, 32, 64, 128, 256):
+#     config = get_preset("tiny", extra_blocks=3, head="cascade", multi_grid=(1, 1, 1),
+#                         output_stride=output_stride)
+#     oracle = [(stride, rates[0]) for stride, rates in block_strides_and_rates(config)]
+#     assert my_plans(output_stride) == oracle, output_stride
+# ```
+#
+# </details>

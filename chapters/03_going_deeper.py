@@ -145,6 +145,15 @@ for ax, (grid, mask) in zip(axes, lattice.items(), strict=True):
 plt.show()
 
 # %% [markdown]
+# The [explorer](../../explorer/?size=9&kernel=3&rate=16&os=16&mg=1,2,4) opens on this
+# chapter's example: multi-grid (1, 2, 4) at output stride 16, block4's three units at the
+# rates (2, 4, 8) of 3.1, and block7's rate 16 on our 9 x 9 evaluation map. It draws the
+# cascade on the grid of block4's *input*, where the block's rate 2 multiplies every unit
+# rate, so (2, 4, 8) reads only every other feature there: holes that the same multi-grid
+# does not have at block rate 1 (output stride 32 in the explorer). The features it skips
+# are the ones the strided network would not have computed at all; on block4's own lattice,
+# the rates divided by the block's rate as above, there is no hole.
+#
 # In Tab. 3, (2, 2, 2) is the worst multi-grid at block6 and block7 (74.62 at block7
 # against 76.02 for (1, 2, 4)). At block4 and block5 it is not: (1, 1, 1), which leaves no
 # holes, is worse still (68.39 and 73.21 against 71.45 and 74.30), and at block4 so is
@@ -190,9 +199,113 @@ if (RESULTS / "tab2-3.png").is_file():
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Which multi-grids of three rates from 1 to 4 leave holes on block4's lattice? Use
 #    `coverage`. Is "no holes" enough to explain the ranking of Tab. 3?
+#
+# <details><summary>Worked solution</summary>
+#
+# A cascade reaches the offsets $t_1 r_1 + t_2 r_2 + t_3 r_3$ with each $t_i$ in
+# $\{-1, 0, 1\}$. Rates with a common factor, like (2, 2, 2) or (2, 4, 2), only ever reach
+# its multiples; but (1, 4, 4) has no common factor and still misses offsets 2 and 3. The
+# code lists them all. No holes is not enough to rank Tab. 3: (1, 1, 1) has none and is
+# the lowest at block4 and block5, where its field is the smallest (its three units add 6
+# features of view); (2, 2, 2) has holes, and a field as large as that of (1, 2, 3). Field
+# of view and holes both count.
+#
+# ```python
+# from itertools import product
+#
+# from reference import coverage
+#
+# holes = [grid for grid in product(range(1, 5), repeat=3) if not coverage(grid).all()]
+# print(f"{len(holes)} of 64 multi-grids leave holes: {holes}")
+# assert (2, 2, 2) in holes and (1, 4, 4) in holes
+# assert not {(1, 1, 1), (1, 2, 1), (1, 2, 3), (1, 2, 4)} & set(holes)  # Tab. 3's others
+# ```
+#
+# </details>
+#
 # 2. Compute the receptive field of the `resnet101-block7` preset at output stride 8 and
 #    compare it with a 513 x 513 crop.
+#
+# <details><summary>Worked solution</summary>
+#
+# Stack the stem and every unit's 3x3 conv as in 3.2 (the 1x1 convs add nothing) and hand
+# them to `receptive_field`. Each unit at rate $r$ adds $2 r J$ pixels, with $J$ the jump of
+# its input: the cascade's large rates make the field many crops wide. Most of it lies on
+# padding for any one output; what a crop actually feeds each output is bounded by the crop,
+# and the large rates meet the map's border as in Fig. 4.
+#
+# ```python
+# from atrous.model.presets import get_preset
+# from reference import receptive_field
+# from reference.network import block_strides_and_rates
+#
+# config = get_preset("resnet101-block7", output_stride=8)
+# stack = [(7, 2, 1), (3, 2, 1)]  # the stem: 7x7 conv, 3x3 max pool
+# for stride, rates in block_strides_and_rates(config):
+#     stack += [(3, stride if unit == 0 else 1, rate) for unit, rate in enumerate(rates)]
+# rf = receptive_field(stack)
+# print(f"receptive field {rf.size} pixels, {rf.size / 513:.0f} times a 513-pixel crop")
+# assert rf.jump == 8 and rf.size > 513
+# ```
+#
+# </details>
+#
 # 3. At the rates of 3.1, how many of block7's taps are valid on our 9 x 9 evaluation map
 #    (`reference.valid_weight_histogram`)? And on the paper's 33 x 33?
+#
+# <details><summary>Worked solution</summary>
+#
+# With multi-grid (1, 2, 4), block7's units have rates 16, 32 and 64. A 3x3 filter whose
+# rate is at least the map's side keeps only its centre tap everywhere: on 9 x 9 all three
+# are 1x1 filters. On 33 x 33, rate 16 is just under half the side, so most positions keep
+# four taps; rate 32 keeps a second tap along an axis only at the border positions; 64 is a
+# 1x1 filter.
+#
+# ```python
+# from reference import valid_weight_histogram
+#
+# for size in (9, 33):
+#     for rate in (16, 32, 64):
+#         print(f"{size} x {size}, rate {rate}: {valid_weight_histogram(size, 3, rate)}")
+# assert all(valid_weight_histogram(9, 3, r) == {1: 1.0} for r in (16, 32, 64))
+# assert max(valid_weight_histogram(33, 3, 16), key=valid_weight_histogram(33, 3, 16).get) == 4
+# assert valid_weight_histogram(33, 3, 64) == {1: 1.0}
+# ```
+#
+# </details>
+#
+# 4. Write `coverage` yourself for one axis (the offsets a cascade of 3-tap convolutions
+#    reaches), and hold it to the oracle: the 2-D mask of `reference.coverage` is the outer
+#    product of the axis with itself.
+#
+# <details><summary>Worked solution</summary>
+#
+# Start from offset 0 and let each layer add one of its taps, $-r$, 0 or $r$:
+#
+# ```python
+# from itertools import product
+#
+# import numpy as np
+#
+# from reference import coverage
+#
+#
+# def my_coverage_1d(rates, k=3):
+#     """Which offsets -R..R reach the centre output through the cascade."""
+#     reach = {0}
+#     for rate in rates:
+#         reach = {o + rate * (t - k // 2) for o in reach for t in range(k)}
+#     span = max(reach)
+#     return np.array([o in reach for o in range(-span, span + 1)])
+#
+#
+# for rates in product(range(1, 5), repeat=3):
+#     axis = my_coverage_1d(rates)
+#     assert np.array_equal(np.outer(axis, axis), coverage(rates)), rates
+# ```
+#
+# </details>

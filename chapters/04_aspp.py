@@ -24,6 +24,7 @@
 # tent, and re-runs Tab. 5.
 
 # %%
+import inspect
 import os
 from pathlib import Path
 
@@ -36,10 +37,12 @@ from atrous import DeepLabV3
 from atrous.data import SyntheticScenes
 from atrous.data.palette import colorize
 from atrous.data.synthetic import SAIL, SCENE_NAMES, TENT
+from atrous.diagrams.aspp_branches import draw_aspp
 from atrous.experiments.chapter_tables import describe_results
 from atrous.experiments.fig4 import draw_valid_weights
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.runner import reproduce
+from atrous.model.aspp import ASPP
 from atrous.model.presets import get_preset
 from reference import valid_weight_histogram
 
@@ -77,7 +80,10 @@ assert ours <= paper  # our largest rate degenerates no more than the paper's fo
 # name only. Scaled, our largest rate 6 leaves 11% of positions with only the centre
 # weight, between the paper's 18 (1%) and 24 (21%). The scaling is coarse at the top:
 # our fourth rate 8 leaves 60%, harsher than the paper's 24, which Tab. 5's "a fourth rate
-# does not help" should be read against.
+# does not help" should be read against. The
+# [explorer](../../explorer/?size=9&kernel=3&rate=6&os=16&mg=1,2,4) opens on our largest
+# rate, 6, on the 9 x 9 map, with the multi-grid (1, 2, 4) of Tab. 5: move the rate towards
+# the paper's 18 and watch the filter become a 1x1.
 #
 # ## 4.2 The module
 #
@@ -91,6 +97,27 @@ print(model.classifier[0])
 for output_stride in (8, 16, 32):
     print(f"output_stride {output_stride}: ASPP rates {config.scaled_aspp_rates(output_stride)}")
 assert config.scaled_aspp_rates(8) == (4, 8, 12)
+
+# %% [markdown]
+# Its forward pass is all of Fig. 5 in two lines: every branch on the same features,
+# concatenated along the channels, projected by the 1x1 convolution. Here is the library's
+# own code (`inspect.getsource`); the image-pooling branch is `ASPPPooling`, whose forward
+# pools, convolves and upsamples:
+
+# %%
+print(inspect.getsource(ASPP.forward))
+
+# %% [markdown]
+# Fig. 5 of the paper, drawn by `atrous.diagrams.aspp_branches` from this network: each
+# branch's kernel, rate and channels are read from its built layers, so the picture is of
+# the module above, at the output stride it runs at:
+
+# %% tags=["figure-fig5"]
+fig, ax = plt.subplots(figsize=(11, 5))
+branches = draw_aspp(ax, model)
+plt.show()
+assert [b.rate for b in branches if b.kind == "atrous"] == list(config.scaled_aspp_rates(16))
+assert [b.kind for b in branches] == ["1x1", "atrous", "atrous", "atrous", "pooling"]
 
 # %% [markdown]
 # The image-pooling branch averages the whole feature map into one vector, passes it
@@ -203,9 +230,145 @@ if (RESULTS / "tab5.png").is_file():
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Train the base recipe with `--set model.aspp_rates=[6,12,18]` (the paper's rates
 #    unscaled) and compare with (2, 4, 6). What does 4.1 predict?
+#
+# <details><summary>Worked solution</summary>
+#
+# The run, then its evaluation (a few minutes on a CPU):
+#
+# ```bash
+# python -m atrous train atrous/configs/reproduce.toml --set model.aspp_rates=[6,12,18] \
+#     --run-dir runs/aspp-paper-rates
+# python -m atrous eval runs/aspp-paper-rates
+# ```
+#
+# 4.1 predicts it from the maps alone: in training the 97-pixel crops give 7 x 7 features at
+# output stride 16, where rates 12 and 18 keep only the centre weight at every position, and
+# rate 6 at half of them. Two of the three 3x3 branches become 1x1 convolutions, copies of
+# the first branch with other weights, and ASPP keeps almost none of its context. Expect
+# the base recipe's rates to do at least as well; compare the two mIOUs that `eval` prints.
+#
+# ```python
+# from reference import valid_weight_histogram
+#
+# assert valid_weight_histogram(7, 3, 12) == valid_weight_histogram(7, 3, 18) == {1: 1.0}
+# assert valid_weight_histogram(7, 3, 6)[1] > 0.5  # more than half the positions: 1x1
+# assert 1 not in valid_weight_histogram(7, 3, 2)  # the base recipe's rate 2 is a 3x3
+# ```
+#
+# </details>
+#
 # 2. Replace the 16 x 16 patch of 4.3 by 32 x 32 and 64 x 64. At what size does the patch
 #    know as much as the whole image?
+#
+# <details><summary>Worked solution</summary>
+#
+# Make the patch's half-width a parameter of `colour_features` and run the same
+# nearest-centroid rule for each size. The code prints the accuracy of each (on fewer
+# scenes than 4.3, so that it runs in seconds); read off where the patch catches up with
+# the whole image. A patch of 64 x 64 is a quarter of a 128-pixel scene: most of the tint
+# and the marks an image holds are then in view.
+#
+# ```python
+# import numpy as np
+#
+# from atrous.data import SyntheticScenes
+#
+#
+# def features(split, n, halves):
+#     """Mean background colour of the whole image and of each patch size; the scene type."""
+#     data, rows = SyntheticScenes(split, length=n), []
+#     for i in range(n):
+#         s = data.sample(i)
+#         image, background = s.image.astype(float), s.label == 0
+#         ys, xs = np.nonzero(background)
+#         y, x = ys[len(ys) // 2], xs[len(xs) // 2]
+#         row = [image[background].mean(0)]
+#         for h in halves:
+#             window = (slice(max(0, y - h), y + h), slice(max(0, x - h), x + h))
+#             row.append(image[window][background[window]].mean(0))
+#         rows.append((row, s.scene))
+#     return np.array([r for r, _ in rows]), np.array([k for _, k in rows])  # (n, 1 + sizes, 3)
+#
+#
+# def accuracy(train_x, train_y, test_x, test_y):
+#     centres = np.stack([train_x[train_y == k].mean(0) for k in (0, 1)])
+#     spread = np.stack([train_x[train_y == k].std(0) for k in (0, 1)]).mean(0)
+#     d = (((test_x[:, None] - centres[None]) / spread) ** 2).sum(-1)
+#     return float((d.argmin(1) == test_y).mean())
+#
+#
+# halves = (8, 16, 32)  # 16 x 16, 32 x 32, 64 x 64
+# train, train_y = features("train", 120, halves)
+# val, val_y = features("val", 60, halves)
+# scores = [accuracy(train[:, j], train_y, val[:, j], val_y) for j in range(1 + len(halves))]
+# print(f"whole image {scores[0]:.0%}; " + ", ".join(
+#     f"{2 * h} x {2 * h} patch {score:.0%}" for h, score in zip(halves, scores[1:])))
+# assert scores[0] >= scores[1]  # as in 4.3: the whole image knows more than 16 x 16
+# ```
+#
+# </details>
+#
 # 3. Per-class IoU of sail and tent is in every row of `results/tab5.csv` (the `iou`
 #    column). Does image pooling help those two classes more than the others?
+#
+# <details><summary>Worked solution</summary>
+#
+# Pair the rows of `mg124` and `mg124-pooling` by seed and average, per class, the change
+# in IoU that image pooling brings; then compare sail and tent with the rest. The scene
+# cue is the only thing that separates the two, and only image pooling sees all of it
+# (4.3), so that is where a gain should show first, once the network has learned the cue.
+# `results/notes.toml` says what the committed runs had learned at their budget.
+#
+# ```python
+# import numpy as np
+#
+# from atrous.experiments.paths import RESULTS
+# from atrous.experiments.rows import read_rows
+#
+# rows = read_rows(RESULTS / "tab5.csv")
+# by = {(r["variant"], r["seed"]): r["iou"] for r in rows}
+# seeds = sorted(s for v, s in by if v == "mg124" and ("mg124-pooling", s) in by)
+# classes = list(by["mg124", seeds[0]])
+# gain = {c: np.mean([by["mg124-pooling", s][c] - by["mg124", s][c] for s in seeds])
+#         for c in classes}
+# for c in classes:
+#     print(f"{c:<12} {gain[c]:+.2f} points of IoU with image pooling ({len(seeds)} seeds)")
+# assert {"sail", "tent"} <= set(classes)
+# ```
+#
+# </details>
+#
+# 4. Write the count of valid weights yourself: for a square map, a "same"-padded
+#    $k \times k$ filter and a rate, the taps of each output position that land on the
+#    map. Hold it to `reference.valid_weight_counts`.
+#
+# <details><summary>Worked solution</summary>
+#
+# Output $i$ reads inputs $i - p + r t$ for $t = 0, \dots, k - 1$, with the padding
+# $p = r (k - 1) / 2$; count those inside the map along one axis. A tap is valid when it is
+# valid along both axes, so the 2-D count is the outer product:
+#
+# ```python
+# import numpy as np
+#
+# from reference import valid_weight_counts
+#
+#
+# def my_valid_counts(size, k, rate):
+#     p = rate * (k - 1) // 2  # "same" padding
+#     taps = np.array([sum(0 <= i - p + rate * t < size for t in range(k)) for i in range(size)])
+#     return np.outer(taps, taps)  # (size, size)
+#
+#
+# for size in range(1, 20):
+#     for k in (1, 3, 5):
+#         for rate in range(1, 25):
+#             assert np.array_equal(my_valid_counts(size, k, rate),
+#                                   valid_weight_counts(size, k, rate)), (size, k, rate)
+# ```
+#
+# </details>

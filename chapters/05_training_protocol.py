@@ -24,6 +24,7 @@
 # then re-runs Tab. 8 and Tab. 9.
 
 # %%
+import inspect
 import os
 from pathlib import Path
 
@@ -32,14 +33,19 @@ import numpy as np
 import torch
 from IPython.display import Image, display
 
+from atrous import DeepLabV3
 from atrous.data import SyntheticScenes
 from atrous.data.synthetic import WIRE
+from atrous.diagrams.batch_statistics import batch_statistics, draw_batch_statistics
+from atrous.diagrams.label_targets import draw_label_targets
 from atrous.experiments.chapter_tables import describe_results
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.plots import plot_loss_curves
 from atrous.experiments.registry import EXPERIMENTS
 from atrous.experiments.rows import read_rows
 from atrous.experiments.runner import reproduce
+from atrous.model.presets import get_preset
+from atrous.recipe.datasets import eval_transform
 from atrous.training.loop import poly_lr
 from atrous.training.loss import downsample_labels
 from reference import valid_weight_histogram
@@ -71,20 +77,39 @@ plt.show()
 #
 # Older DeepLabs downsampled the ground truth by 8 to the logits' size; DeepLabv3
 # upsamples the logits instead, "important to keep the groundtruth intact" (Sec. 4.1).
-# What downsampling does to the labels at output stride 16 on a 97-pixel crop (a 7 x 7
-# grid), with the library's `downsample_labels` (nearest label at each logit's sample
-# point):
+# Tab. 8's "labels downsampled" row trains the older way, with the library's
+# `downsample_labels`: the label nearest to each logit's sample point. Its source:
 
 # %%
+print(inspect.getsource(downsample_labels))
+
+# %% [markdown]
+# What that leaves of one 97-pixel crop (the training crop of our reproductions): the
+# image, its labels with the sample points of output stride 16 on them, and the targets at
+# output strides 8 and 16, each drawn over the pixels it stands for. The crop is the one
+# with the most wire among the scenes below:
+
+# %% tags=["figure-tab8-labels"]
 scenes = SyntheticScenes("train", length=40 if SMALL else 400)
+crops = [tuple(a[:97, :97] for a in scenes[i]) for i in range(len(scenes))]  # (image, label)
+image, label = max(crops, key=lambda crop: (crop[1] == WIRE).sum())
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.8))
+targets = draw_label_targets(axes, image, label, output_strides=(8, 16))
+plt.show()
+assert {s: t.shape for s, t in targets.items()} == {8: (13, 13), 16: (7, 7)}
+
+# %% [markdown]
+# Over all the crops: in how many of those with a wire does no target at all say wire?
+
+# %%
 lost = {}
 for output_stride in (4, 8, 16):
     side = (97 - 1) // output_stride + 1  # logits on a crop of 16k + 1 pixels
     with_wire = vanished = 0
-    for i in range(len(scenes)):
-        label = torch.from_numpy(scenes[i][1][:97, :97])[None]  # (1, 97, 97)
-        small = downsample_labels(label, (side, side))  # (1, side, side)
-        if (label == WIRE).any():
+    for _, crop_label in crops:
+        label_tensor = torch.from_numpy(crop_label)[None]  # (1, 97, 97)
+        small = downsample_labels(label_tensor, (side, side))  # (1, side, side)
+        if (label_tensor == WIRE).any():
             with_wire += 1
             vanished += not (small == WIRE).any()
     lost[output_stride] = vanished / with_wire
@@ -121,15 +146,29 @@ assert valid_weight_histogram(5, 3, 6).get(1) == 1.0  # crop 65: rate 6 is a 1x1
 #
 # Batch norm normalises by the statistics of the batch; the image-pooling branch has one
 # value per image and channel, so with a batch of 4 its statistics come from 4 numbers.
-# How much the batch mean of such a feature varies from batch to batch (a standard normal
-# feature, 10,000 batches):
+# Here are those values: the input of that branch's batch norm (global average pool, then
+# its 1x1 convolution) for one channel, in a freshly initialised tiny network, over
+# training scenes. Batches drawn from them show how far the batch mean and variance, which
+# batch norm uses in training, stray from the values' own, at each batch size:
 
-# %%
-rng = np.random.default_rng(0)
-for batch in (4, 8, 12, 16):
-    means = rng.standard_normal((10000, batch)).mean(1)
-    print(f"batch {batch:2d}: batch mean varies with sd {means.std():.3f} "
-          f"(1 / sqrt(batch) = {1 / np.sqrt(batch):.3f})")  # fmt: skip
+# %% tags=["figure-bn-batch"]
+net = DeepLabV3(get_preset("tiny", num_classes=7, aspp_rates=(2, 4, 6))).eval()
+branch = net.classifier.aspp.convs[-1]  # the image-pooling branch: pool, conv, BN, ReLU
+pool, conv = branch[0], branch[1]
+bn_scenes = SyntheticScenes("train", length=64 if SMALL else 256)
+x = torch.stack([eval_transform()(*bn_scenes[i])[0] for i in range(len(bn_scenes))])
+with torch.no_grad():
+    values = conv(pool(net.backbone(x)))[:, 0, 0, 0].numpy()  # (N,): one value per image
+stats = batch_statistics(values, (2, 4, 8, 12, 16, 32), draws=2000)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+draw_batch_statistics(axes, stats, values)
+plt.show()
+for st in stats:
+    print(f"batch {st.batch_size:2d}: the batch mean strays by {st.means.std() / values.std():.3f}"
+          f" of the values' sd (1 / sqrt(batch) = {1 / np.sqrt(st.batch_size):.3f}), the "
+          f"variance by {st.variances.std() / values.var():.3f} of theirs")  # fmt: skip
+spread = {st.batch_size: st.means.std() for st in stats}
+assert spread[4] > spread[16]  # a batch of 4 strays further than one of 16
 
 # %% [markdown]
 # The paper: batch 4 gives 64.43, batch 16 gives 77.21 (Tab. 9), which is why it trains
@@ -175,9 +214,107 @@ for name in ("tab8", "tab9"):
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Compare the loss curves of `batch4` and `batch16`: which reaches the lower loss per
 #    *image* seen? Per iteration?
+#
+# <details><summary>Worked solution</summary>
+#
+# The curves of 5.5 (`results/tab9-curves.png`) are drawn against the iteration. Per
+# iteration, batch 16 averages its gradient over four times the images, so each step is
+# less noisy and its loss is an average over more crops. Per image seen, batch 4 at
+# iteration $4i$ has seen as many images as batch 16 at iteration $i$: read batch 4's curve
+# at four times the iteration of batch 16's. With the same number of iterations, batch 4
+# sees a quarter of the images in all; its last point compares with batch 16's a quarter of
+# the way along. The answer is read off the figure; the arithmetic of images seen:
+#
+# ```python
+# iterations = 500  # the reproductions' full budget
+# seen = {batch: [batch * i for i in range(iterations + 1)] for batch in (4, 16)}
+# assert seen[4][4 * 100] == seen[16][100]  # batch 4 at 4i has seen what batch 16 has at i
+# assert seen[4][iterations] == seen[16][iterations // 4]  # all of batch 4's: a quarter
+# ```
+#
+# </details>
+#
 # 2. Add a Tab. 8 variant with crop 129 (`--set data.crop_size=129` needs 129-pixel
 #    scenes: `data.synthetic_size=160`) to `atrous/experiments/registry.py` and run it.
+#
+# <details><summary>Worked solution</summary>
+#
+# In `TAB8`'s variants, next to `crop65`, add
+# `Variant("crop129", ("data.crop_size=129", "data.synthetic_size=160"))`; a variant needs
+# no paper row, and the table shows its mIOU beside the others. Then run only it, beside
+# the committed base runs:
+#
+# ```bash
+# python -m atrous reproduce tab8 --only crop129
+# python -m atrous report
+# ```
+#
+# 5.3 says what to expect from the maps: crop 129 gives a 9 x 9 feature map at output
+# stride 16, on which the largest rate 6 leaves far fewer positions with only the centre
+# weight than on the 7 x 7 map of crop 97. Keep in mind that 160-pixel scenes are other
+# scenes, not only a larger crop of the same ones.
+#
+# ```python
+# from reference import valid_weight_histogram
+#
+# side = {crop: (crop - 1) // 16 + 1 for crop in (65, 97, 129)}
+# assert side == {65: 5, 97: 7, 129: 9}
+# centre_only = {crop: valid_weight_histogram(s, 3, 6).get(1, 0.0) for crop, s in side.items()}
+# assert centre_only[129] < centre_only[97] < centre_only[65]
+# ```
+#
+# </details>
+#
 # 3. With `train.accumulate=4`, batch 16 is four micro-batches of 4: the gradient of
 #    batch 16 but BN statistics of batch 4. Which row of Tab. 9 should it match?
+#
+# <details><summary>Worked solution</summary>
+#
+# It separates the two things a batch size changes. If the paper's loss at batch 4 comes
+# from batch norm's noisy statistics (5.4), accumulation should match the batch 4 row
+# (64.43); if it comes from the noisier gradient, the batch 16 row (77.21). Batch norm
+# normalises each micro-batch by its own four images, whatever the gradient does with
+# them afterwards (the page "Batch norm" of this site has the details):
+#
+# ```python
+# import torch
+#
+# bn = torch.nn.BatchNorm2d(3).train()
+# x = torch.randn(16, 3, 5, 5)
+# whole = bn(x)  # one batch of 16
+# micro = torch.cat([bn(chunk) for chunk in x.split(4)])  # four micro-batches of 4
+# assert not torch.allclose(whole, micro, atol=1e-3)  # normalised by other statistics
+# for chunk in micro.split(4):  # each micro-batch has mean 0 on its own
+#     assert torch.allclose(chunk.mean((0, 2, 3)), torch.zeros(3), atol=1e-5)
+# ```
+#
+# </details>
+#
+# 4. Write the poly schedule of 5.1 yourself and hold it to the oracle,
+#    `reference.schedule.poly_lr`, at every tenth of a schedule.
+#
+# <details><summary>Worked solution</summary>
+#
+# ```python
+# import numpy as np
+#
+# from reference.schedule import poly_lr
+#
+#
+# def my_poly(base_lr, step, max_steps, power=0.9):
+#     """Sec. 4.1: the initial rate times (1 - iter / max_iter) ** power."""
+#     return base_lr * (1 - step / max_steps) ** power
+#
+#
+# for max_steps in (1, 10, 30000):
+#     for step in np.linspace(0, max_steps, 11).astype(int):
+#         assert np.isclose(my_poly(0.007, int(step), max_steps),
+#                           poly_lr(0.007, int(step), max_steps))
+# assert my_poly(0.007, 30000, 30000) == 0.0  # zero at the last iteration
+# ```
+#
+# </details>

@@ -24,20 +24,24 @@
 
 # %%
 import os
-import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from IPython.display import Image, display
 
 from atrous import DeepLabV3
 from atrous.base.scales import PAPER_SCALES
+from atrous.data import SyntheticScenes
+from atrous.diagrams.strategies import draw_strategies, run_strategies
 from atrous.experiments.chapter_tables import claims_table, describe_results
 from atrous.experiments.paths import RESULTS
-from atrous.experiments.runner import reproduce
-from atrous.inference.strategy import predict_probabilities
+from atrous.experiments.registry import EXPERIMENTS
+from atrous.experiments.runner import reproduce, stored_model
 from atrous.model.backbone import block_plans
 from atrous.model.presets import get_preset
+from atrous.recipe.datasets import eval_transform
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
@@ -90,28 +94,11 @@ depths = get_preset("resnet101").depths
 assert max(depths) == depths[2] == 23 and sum(depths) == 33
 
 # %% [markdown]
-# Measured here, one 128 x 128 image at a time, on this machine's CPU:
-
+# Measured here, one 128 x 128 image at a time, on this machine's CPU, by
+# `atrous.diagrams.strategies.run_strategies` (each strategy's best of several runs, and the
+# input pixels that went through the network, counted by a hook on its forward):
 
 # %%
-def cost_per_image(output_stride: int, scales, flip: bool, repeats: int) -> tuple[float, int]:
-    """The best time of ``repeats`` runs on one image, and the pixels the network saw."""
-    model.set_output_stride(output_stride)
-    image, pixels = torch.randn(1, 3, 128, 128), []
-    hook = model.register_forward_pre_hook(
-        lambda m, args: pixels.append(args[0][0, 0].numel() * len(args[0]))
-    )
-    predict_probabilities(model, image, scales, flip)  # warm up, and count the pixels
-    hook.remove()
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        predict_probabilities(model, image, scales, flip)
-        times.append(time.perf_counter() - tic)
-    model.set_output_stride(16)
-    return min(times), sum(pixels)
-
-
 repeats = 3 if SMALL else 20
 strategies = {
     "output stride 16": (16, (1.0,), False),
@@ -119,14 +106,16 @@ strategies = {
     "+ multi-scale": (8, PAPER_SCALES, False),
     "+ flip": (8, PAPER_SCALES, True),
 }
-cost = {name: cost_per_image(*s, repeats) for name, s in strategies.items()}
-base = cost["output stride 16"][0]
-for name, (seconds, pixels) in cost.items():
-    print(f"{name:<17} {1e3 * seconds:7.1f} ms / image ({seconds / base:4.1f}x), "
-          f"{pixels:7d} input pixels through the network")  # fmt: skip
+cost = run_strategies(model, torch.randn(1, 3, 128, 128), strategies, repeats)
+base = cost["output stride 16"].seconds
+for name, run in cost.items():
+    print(f"{name:<17} {1e3 * run.seconds:7.1f} ms / image ({run.seconds / base:4.1f}x), "
+          f"{run.pixels:7d} input pixels through the network")  # fmt: skip
 # The work is counted, not timed (a busy machine can reorder the times): flips double the
 # pixels of multi-scale, which are the sum of the squared scales times one image's.
-assert cost["+ flip"][1] == 2 * cost["+ multi-scale"][1] > 4 * cost["output stride 8"][1]
+assert cost["+ flip"].pixels == 2 * cost["+ multi-scale"].pixels
+assert cost["+ multi-scale"].pixels > 4 * cost["output stride 8"].pixels
+assert model.config.output_stride == 16  # run_strategies sets it back
 
 # %% [markdown]
 # ## 6.3 Tab. 4 and 6 at small scale
@@ -145,6 +134,23 @@ print(describe_results("tab4-6", LIVE, BUDGET))
 print(describe_results("tab4-6", RESULTS))
 if (RESULTS / "tab4-6.png").is_file():
     display(Image(filename=str(RESULTS / "tab4-6.png")))
+
+# %% [markdown]
+# What the strategies do to one prediction: the ASPP network that the live run above
+# trained at output stride 16, on a validation scene, with each strategy of Tab. 6. Under
+# each prediction, what it cost on this machine, in time and in input pixels, against
+# output stride 16:
+
+# %% tags=["figure-inference"]
+trained = stored_model(EXPERIMENTS["tab4-6"].variant("aspp-os16"), budget=BUDGET)
+assert trained is not None, "the live run of tab4-6 stores its network"
+val = SyntheticScenes("val", length=8)
+image, label = val[int(np.argmax([len(np.unique(val[i][1])) for i in range(len(val))]))]
+runs = run_strategies(trained, eval_transform()(image, label)[0][None], strategies, repeats)
+fig, axes = plt.subplots(1, 2 + len(runs), figsize=(16, 3.9))
+draw_strategies(axes, image, label, runs)
+plt.show()
+assert runs["+ flip"].pixels == 2 * runs["+ multi-scale"].pixels
 
 # %% [markdown]
 # ## 6.4 Tab. 10: train at 16, evaluate at 8
@@ -189,9 +195,120 @@ print("\n".join(c for c in claims_table("tab10", RESULTS).splitlines() if "train
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Which scales of `PAPER_SCALES` help most on the synthetic scenes? Evaluate one at a
 #    time with `python -m atrous eval RUN --scales 0.5` and so on.
+#
+# <details><summary>Worked solution</summary>
+#
+# Train a network (`python -m atrous train demo --run-dir runs/demo`, or use a run of the
+# reproductions), then evaluate it at each scale alone and with each scale added to 1.0:
+#
+# ```bash
+# for s in 0.5 0.75 1.0 1.25 1.5 1.75; do
+#   python -m atrous eval runs/demo --output-stride 8 --scales $s
+#   python -m atrous eval runs/demo --output-stride 8 --scales 1.0 $s
+# done
+# ```
+#
+# Read the per-class IoU as well as the mean. The scenes' wires are 1 to 5 pixels wide:
+# at scale 0.5 the thinnest are half a pixel, so the small scales can only blur them, while
+# the large scales give the blocks more pixels per object. `results/notes.toml` has what
+# the committed runs showed for the wires with all six scales.
+#
+# ```python
+# from atrous.base.scales import PAPER_SCALES
+#
+# widths = {scale: [w * scale for w in range(1, 6)] for scale in PAPER_SCALES}
+# assert min(widths[min(PAPER_SCALES)]) < 1  # the thinnest wire: under a pixel at 0.5
+# assert min(PAPER_SCALES) == 0.5 and max(PAPER_SCALES) == 1.75
+# ```
+#
+# </details>
+#
 # 2. Evaluate a network trained at 16 at output stride 4. Is it better than 8, and what
 #    does it cost?
+#
+# <details><summary>Worked solution</summary>
+#
+# `python -m atrous eval RUN --output-stride 4`. At 4 block2 gives up its stride as well:
+# block3, block4 and ASPP compute on 4 x 4 = 16 times the positions they had at 16, block2
+# on 4 times (and the ASPP rates are multiplied by 4). The cost is counted below; the benefit is an
+# empirical question, and the further the rates are from the ones the weights were trained
+# with, the less the features at 4 resemble those the head learned from.
+#
+# ```python
+# from atrous import DeepLabV3
+# from atrous.model.backbone import block_plans
+# from atrous.model.presets import get_preset
+# from atrous.model.summary import count_flops
+#
+# config = get_preset("tiny", num_classes=7, depths=(1, 1, 3, 3), aspp_rates=(2, 4, 6))
+# net = DeepLabV3(config)
+# flops = {s: count_flops(net.set_output_stride(s), (129, 129)) for s in (16, 8, 4)}
+# print({s: f"{f / flops[16]:.1f}x" for s, f in flops.items()})
+# assert flops[4] > flops[8] > flops[16]
+# assert [p.name for p in block_plans(config, 4) if p.rate > 1] == ["layer2", "layer3", "layer4"]
+# ```
+#
+# </details>
+#
 # 3. Why does averaging *probabilities* (not logits, not labels) make sense across
 #    scales? Try averaging logits in `atrous.inference.strategy` and compare.
+#
+# <details><summary>Worked solution</summary>
+#
+# Probabilities are on one scale at every input size: each pass says how likely each
+# class is, and their mean is a mixture of the passes' opinions. Logits are not: averaging
+# them multiplies the passes' probabilities (a geometric mean), so a single pass that is
+# sure a class is absent vetoes it, however sure the others are. Labels (a vote) throw
+# away how sure each pass was. A pixel where the two rules part:
+#
+# ```python
+# import torch
+#
+# logits = torch.tensor([[5.0, 0.0, 4.0],  # scale A: class 0, class 2 close behind
+#                        [-5.0, 3.0, 2.5]])  # scale B: class 0 ruled out
+# by_probability = logits.softmax(dim=1).mean(dim=0).argmax().item()
+# by_logit = logits.mean(dim=0).argmax().item()
+# assert (by_probability, by_logit) == (0, 2)  # A's confident class 0 survives only the first
+# ```
+#
+# </details>
+#
+# 4. Write the mIOU of one prediction yourself, from the predicted and the true labels
+#    (255 ignored), and hold it to the oracle, `reference.mean_iou` of
+#    `reference.confusion_matrix`.
+#
+# <details><summary>Worked solution</summary>
+#
+# Per class, the pixels both call $c$ over the pixels either calls $c$, among the labelled
+# ones; the mean over the classes that occur in either. (Over a whole split, add the
+# confusion matrices of all images first: the VOC mIOU is not a mean over images.)
+#
+# ```python
+# import numpy as np
+#
+# from reference import confusion_matrix, mean_iou
+#
+#
+# def my_miou(pred, label, num_classes, ignore=255):
+#     keep = label != ignore
+#     ious = []
+#     for c in range(num_classes):
+#         union = np.sum(((pred == c) | (label == c)) & keep)
+#         if union:
+#             ious.append(np.sum((pred == c) & (label == c) & keep) / union)
+#     return float(np.mean(ious))
+#
+#
+# rng = np.random.default_rng(0)
+# for _ in range(50):
+#     label = rng.integers(0, 5, (20, 20))
+#     label[rng.random((20, 20)) < 0.1] = 255
+#     pred = rng.integers(0, 5, (20, 20))
+#     assert np.isclose(my_miou(pred, label, 5), mean_iou(confusion_matrix(pred, label, 5)))
+# ```
+#
+# </details>

@@ -27,12 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from PIL import Image as PILImage
 
 from atrous import DeepLabV3
 from atrous.data import VOCSegmentation, voc_palette
+from atrous.diagrams.recipe_pipeline import draw_recipe_pipeline
 from atrous.model.presets import get_preset
 from atrous.model.summary import count_flops
 from atrous.recipe.config import load_config
@@ -64,6 +66,21 @@ stage1, stage2 = (load_config(recipe_path(n)) for n in ("voc_stage1", "voc_stage
 assert stage2.train.init.startswith("runs/voc_stage1")  # stage 2 starts where 1 ended
 assert (stage1.network.output_stride, stage2.network.output_stride) == (16, 8)
 assert stage2.train.freeze_bn and not stage1.train.freeze_bn
+
+# %% [markdown]
+# The same six files as one pipeline: `atrous.diagrams.recipe_pipeline` reads each recipe,
+# finds what it starts from (another recipe's checkpoint in `train.init`, or the ImageNet
+# weights of `train.pretrained`) and draws the chains that result, one row each:
+
+# %% tags=["figure-recipes"]
+fig, ax = plt.subplots(figsize=(13, 5.6))
+rows = draw_recipe_pipeline(ax, recipes)
+plt.show()
+assert [[stage.name for stage in row] for row in rows] == [
+    ["voc_stage1", "voc_stage2"],
+    ["coco_pretrain", "voc_coco_finetune", "voc_test_bootstrap"],
+    ["cityscapes"],
+]
 
 # %% [markdown]
 # Every line of each file is a paper setting; the files' headers say which section each
@@ -172,9 +189,95 @@ print(f"estimate at {assumed / 1e12:.0f} TFLOP/s: ~{gpu_hours:.1f} GPU hours for
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Load `atrous/configs/voc_stage1.toml` with `load_config(..., ["data.crop_size=321"])` (Tab. 8's
 #    smaller crop) and redo 7.3 for it. How much cheaper is it, and what did it cost the
 #    paper in mIOU?
+#
+# <details><summary>Worked solution</summary>
+#
+# The convolutions' work grows with the pixels, so a 321 crop costs about
+# $(513 / 321)^2 \approx 2.6$ times less than 513; counted on the network itself (on
+# PyTorch's `meta` device, shapes only, so it costs nothing). In Tab. 8 the paper pays for
+# it with about 10 points: 67.22 against 77.21. At output stride 16 the 321 crop gives a
+# 21 x 21 map in training, on which rate 18 is a 1x1 filter at half the positions
+# (chapter 5.3).
+#
+# ```python
+# import torch
+#
+# from atrous import DeepLabV3
+# from atrous.model.summary import count_flops
+# from atrous.recipe.config import load_config
+# from atrous.recipe.configs import recipe_path
+#
+# config = load_config(recipe_path("voc_stage1"), ["data.crop_size=321"])
+# with torch.device("meta"):
+#     net = DeepLabV3(config.network)
+#     flops = {crop: count_flops(net, (crop, crop)) for crop in (config.data.crop_size, 513)}
+# print(f"crop 321: {flops[513] / flops[321]:.2f} times cheaper than crop 513")
+# assert config.data.crop_size == 321 and 2 < flops[513] / flops[321] < 3
+# ```
+#
+# </details>
+#
 # 2. Redo 7.3 at output stride 8 (stage 2). How much more does a step cost, and why?
+#
+# <details><summary>Worked solution</summary>
+#
+# At output stride 8 block3 gives up its stride too: block3 (23 of ResNet-101's 33 units),
+# block4 and ASPP then compute on four times the positions. The stem, block1 and block2 do
+# not change, so the step costs less than four times as much, but most of the network's
+# work is in block3:
+#
+# ```python
+# import torch
+#
+# from atrous import DeepLabV3
+# from atrous.model.presets import get_preset
+# from atrous.model.summary import count_flops
+#
+# with torch.device("meta"):
+#     net = DeepLabV3(get_preset("resnet101", num_classes=21))
+#     flops = {s: count_flops(net.set_output_stride(s), (513, 513)) for s in (16, 8)}
+# print(f"output stride 8: {flops[8] / flops[16]:.1f} times the FLOPs of 16")
+# assert 2 < flops[8] / flops[16] < 4
+# ```
+#
+# </details>
+#
 # 3. `python -m atrous example-folder DIR` writes a small dataset in the `folder` format
 #    of `atrous/configs/own_data.toml`. Train on it for 50 iterations.
+#
+# <details><summary>Worked solution</summary>
+#
+# The recipe fine-tunes the demo's network (`make demo` writes `runs/demo`), leaving out
+# its final 1x1 convolution, whose shape follows the classes:
+#
+# ```bash
+# make demo
+# python -m atrous example-folder data/own
+# python -m atrous train own_data --set train.iterations=50 --run-dir runs/own
+# python -m atrous eval runs/own
+# ```
+#
+# The folder holds `images/`, `labels/` (palette PNGs), `splits/` and `classes.toml`; the
+# recipe's `num_classes` must match the classes file, which the loader reads:
+#
+# ```python
+# import tempfile
+# from pathlib import Path
+#
+# from atrous.data.folder import FolderDataset, write_example_folder
+# from atrous.recipe.config import load_config
+# from atrous.recipe.configs import recipe_path
+#
+# root = write_example_folder(Path(tempfile.mkdtemp()) / "own", train=4, val=2)
+# train = FolderDataset(root, "train")
+# image, label = train[0]
+# assert len(train) == 4 and image.shape[:2] == label.shape
+# assert train.num_classes == load_config(recipe_path("own_data")).network.num_classes
+# ```
+#
+# </details>

@@ -27,15 +27,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 from IPython.display import Image, display
 
+from atrous.diagrams.batch_split import draw_batch_split
 from atrous.experiments.chapter_tables import describe_results
 from atrous.experiments.design import BASE_RECIPE, BUDGETS
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.runner import reproduce
 from atrous.model.checkpoint import load_model
-from atrous.training.sample_stream import IterationSampler
 
 SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a quick run
 BUDGET = "quick" if SMALL else "full"
@@ -47,11 +48,15 @@ LIVE = Path("runs/chapters") / BUDGET
 #
 # Iteration `i` uses samples `16 i` to `16 i + 15` of the (seeded) data stream, whatever
 # the number of processes; process `rank` of `world` takes every `world`-th of them. So
-# the images of a step do not depend on how many processes share it:
+# the images of a step do not depend on how many processes share it. The figure asks the
+# library's sampler (`IterationSampler`, the one training uses) which samples of iteration 3
+# each process takes, for 1, 2 and 4 processes:
 
-# %%
-for world in (1, 2, 4):
-    shares = [next(iter(IterationSampler(3, 4, 16, rank, world))) for rank in range(world)]
+# %% tags=["figure-batch-split"]
+fig, ax = plt.subplots(figsize=(12, 2.8))
+splits = draw_batch_split(ax, iteration=3, batch_size=16, worlds=(1, 2, 4))
+plt.show()
+for world, shares in splits.items():
     print(f"{world} process(es), iteration 3: " + "  ".join(map(str, shares)))
     assert sorted(sum(shares, [])) == list(range(48, 64))
 
@@ -131,8 +136,81 @@ if (RESULTS / "tab11.png").is_file():
 #
 # ## Exercises
 #
+# Each has a worked solution, folded: try first, then open it.
+#
 # 1. Run 8.2 with `train.accumulate=2` in one process: is it the same as two processes
 #    with per-replica BN? Why?
+#
+# <details><summary>Worked solution</summary>
+#
+# The same kind of computation, not the same numbers. Both normalise two groups of 8
+# images separately and add up the groups' gradients. But the groups differ: accumulation
+# splits the process's batch into its first and second halves, while two processes take
+# the even and the odd samples (8.1), so every image is normalised with other batchmates.
+# And the running statistics differ: one process updates them once per micro-batch, twice
+# a step, while each of two processes keeps its own.
+#
+# ```python
+# import torch
+#
+# from atrous.training.sample_stream import IterationSampler
+#
+# batch = list(range(48, 64))  # iteration 3's samples in one process
+# micro = [chunk.tolist() for chunk in torch.tensor(batch).chunk(2)]  # train.accumulate=2
+# shares = [next(iter(IterationSampler(3, 4, 16, rank, 2))) for rank in range(2)]
+# assert micro == [batch[:8], batch[8:]] and shares == [batch[0::2], batch[1::2]]
+# assert micro != shares  # groups of the same size, other batchmates
+# ```
+#
+# </details>
+#
 # 2. Time the three runs of 8.2. What does gloo's all-reduce cost per step on this CPU?
+#
+# <details><summary>Worked solution</summary>
+#
+# One step is buried under the start of the processes (Python, torch, the data). Time each
+# run at two lengths, say `train.iterations=1` and `=21` (add the setting to `train`'s
+# changes and wrap the calls in `time.perf_counter()`), and divide the difference by 20:
+# that is the time of a step. Two processes each compute half the batch, so without
+# communication their step would take about half as long as one process's on two free
+# cores; what is left above that half is the all-reduce of the gradients (and of the BN
+# sums with global BN). On a pinned single core the processes share the core, and the
+# comparison measures the overhead only roughly. What is reduced every step, at least:
+#
+# ```python
+# from atrous import DeepLabV3
+# from atrous.experiments.design import BASE_RECIPE
+# from atrous.recipe.config import load_config
+# from atrous.recipe.configs import recipe_path
+#
+# net = DeepLabV3(load_config(recipe_path(BASE_RECIPE)).network)
+# gradients = sum(p.numel() for p in net.parameters() if p.requires_grad)
+# print(f"{gradients} gradient values, {4 * gradients / 2**20:.1f} MiB in float32 a step")
+# assert gradients > 0
+# ```
+#
+# </details>
+#
 # 3. Add a variant with 8 replicas (batch 2 each) to `tab11` in `atrous/experiments/registry.py`.
 #    What does Tab. 9 predict for it?
+#
+# <details><summary>Worked solution</summary>
+#
+# In `TAB11` the variants are made by a loop over `(1, 2, 4)`: make it `(1, 2, 4, 8)` (the
+# paper has a row for 8), and add a claim like the others, then
+# `python -m atrous reproduce tab11 --only replicas8`. With per-replica BN, each process
+# normalises by the statistics of 2 images, and the image-pooling branch's BN by 2 values
+# per channel. Tab. 9 stops at batch 4, where the paper lost about 13 points (64.43 against
+# 77.21); if that loss came from batch norm's statistics, a batch of 2 should lose more still.
+# The spread of a batch's mean, as in 5.4:
+#
+# ```python
+# import numpy as np
+#
+# rng = np.random.default_rng(0)
+# spread = {b: rng.standard_normal((20000, b)).mean(axis=1).std() for b in (2, 4, 16)}
+# print({b: f"{s:.2f}" for b, s in spread.items()})
+# assert spread[2] > spread[4] > spread[16]
+# ```
+#
+# </details>

@@ -16,6 +16,9 @@ At every build, found anew (nothing here lists a chapter or a module by name):
   (:data:`atrous.experiments.paper.RESULTS`, the results CSVs through
   :mod:`atrous.experiments.report`);
 - ``figures/*.png``: the landing page's figures, drawn from :mod:`reference`;
+- ``in-your-browser/``: the page "In your browser"'s network as ONNX at four output strides,
+  ONNX Runtime Web's files and the scenes (:mod:`in_your_browser`), and the network's
+  provenance where the page says ``<!-- network-provenance -->``;
 - the benchmark tables of ``speed.md``: every ``bench/results/*.json``, rendered where the page
   says ``<!-- speed-table -->`` (:func:`speed_tables`), so that no measured time is typed by hand.
 
@@ -35,6 +38,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import in_your_browser  # docs/in_your_browser.py: the files of the page "In your browser"
 import notebooks  # docs/notebooks.py: mkdocs puts this folder on sys.path for the import
 from latex2mathml.converter import convert as tex_to_mathml
 from mkdocs.config.defaults import MkDocsConfig
@@ -98,6 +102,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         },
         {"The NumPy reference": "reference.md"},
         {"Explorer": "explorer.md"},
+        {"In your browser": "in-your-browser.md"},
         {"Results": "results/index.md"},
         {"Compare to the paper": "compare-paper.md"},
         {"Compare to other implementations": "compare-implementations.md"},
@@ -134,6 +139,11 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     files.append(File.generated(config, "compare-paper.md", content=compare_paper_page()))
     for name, draw in FIGURES.items():
         files.append(File.generated(config, f"figures/{name}", content=draw()))
+    for uri, content in in_your_browser.site_files().items():
+        if isinstance(content, Path):  # copied, not read into memory
+            files.append(File.generated(config, uri, abs_src_path=str(content)))
+        else:
+            files.append(File.generated(config, uri, content=content))
     return files
 
 
@@ -305,6 +315,9 @@ def speed_tables(folder: Path | None = None) -> str:
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     if page.file.src_uri == "speed.md" and SPEED_MARKER not in markdown:
         log.warning("speed.md has no %s: the benchmark tables have no place", SPEED_MARKER)
+    marker = in_your_browser.PROVENANCE_MARKER
+    if marker in markdown and in_your_browser.NETWORK.is_file():
+        markdown = markdown.replace(marker, in_your_browser.provenance_table())
     return markdown.replace(SPEED_MARKER, speed_tables()) if SPEED_MARKER in markdown else markdown
 
 

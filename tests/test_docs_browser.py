@@ -7,7 +7,9 @@ comparisons and the explorer. A page fails on any JavaScript console error (a SE
 which includes a resource that failed to load), on a link to the site or an image that does
 not answer 200, and on an image that did not decode (``naturalWidth`` 0). Then the
 explorer's controls are set to settings drawn by hypothesis, rates at and beyond the
-feature-map size included, and every number it shows is held to :mod:`reference`.
+feature-map size included, and every number it shows is held to :mod:`reference`; and the
+explorer is opened by the URL of each chapter's link to it, whose query must set its
+controls (and its own link to the view), and with no query, where it shows chapter 1's view.
 
 Without Chromium, chromedriver, selenium or mkdocs the tests skip, except under ``CI=true``,
 where they fail. ``DOCS_SCREENSHOTS=DIR`` saves a screenshot of each kind of page there (the
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag
+from urllib.parse import parse_qs, urldefrag, urlsplit
 
 import numpy as np
 import pytest
@@ -39,6 +41,7 @@ from hypothesis import strategies as st
 
 from docs import notebooks
 from reference import coverage, receptive_field, valid_weight_counts, valid_weight_histogram
+from tests.test_chapter_figures import explorer_links
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILT = ROOT / "docs" / "_build"
@@ -61,12 +64,17 @@ PAGES = {
 SCREENSHOTS = {
     "home": "home",
     **({f"chapter-{CHAPTERS[0].stem}": "chapter"} if CHAPTERS else {}),
+    **({f"chapter-{CHAPTERS[3].stem}": "chapter-figure"} if len(CHAPTERS) > 3 else {}),
     "api": "api",
     "results": "results",
     "compare-paper": "compare-paper",
     "compare-implementations": "compare-implementations",
     "explorer": "explorer",
 }
+
+#: A screenshot taken around one part of its page rather than from the top: page name -> the
+#: CSS selector of what to centre (chapter 4's Fig. 5, drawn by the library, under ASPP's code).
+SCREENSHOT_AT = {f"chapter-{c.stem}": ".celltag_figure-fig5" for c in CHAPTERS[3:4]}
 
 pytestmark = pytest.mark.slow
 
@@ -203,8 +211,13 @@ def test_page(name: str, driver: Any, base_url: str) -> None:
     if name in SCREENSHOTS and os.environ.get("DOCS_SCREENSHOTS"):
         out = Path(os.environ["DOCS_SCREENSHOTS"])
         out.mkdir(parents=True, exist_ok=True)
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(1280, min(height, 2400))  # the whole page, up to a point
+        if name in SCREENSHOT_AT:
+            driver.set_window_size(1280, 1500)
+            centre = "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})"
+            driver.execute_script(centre, SCREENSHOT_AT[name])
+        else:
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1280, min(height, 2400))  # the whole page, up to a point
         driver.save_screenshot(str(out / f"{SCREENSHOTS[name]}.png"))
         driver.set_window_size(1280, 1000)
 
@@ -280,7 +293,11 @@ def test_explorer_matches_reference(explorer: Any, setting: Setting) -> None:
     }
     shown = explorer.execute_script(SET_AND_READ, controls)
     assert shown["values"] == {k: str(v) for k, v in controls.items()}, "a control refused"
+    _assert_shows_the_reference(shown, setting)
 
+
+def _assert_shows_the_reference(shown: dict[str, Any], setting: Setting) -> None:
+    """Every number the explorer shows (``SET_AND_READ``'s answer) is the oracle's."""
     # (a) valid weights: the histogram of Fig. 4, as positions and as fractions
     expected = valid_weight_histogram(setting.size, setting.kernel, setting.rate)
     total = valid_weight_counts(setting.size, setting.kernel, setting.rate).size
@@ -303,3 +320,41 @@ def test_explorer_matches_reference(explorer: Any, setting: Setting) -> None:
     in_image = [(1, setting.output_stride, 1), *with_filter]
     expected_rf = [tuple(receptive_field(layers)) for layers in (cascade, with_filter, in_image)]
     assert [(int(s), int(j)) for s, j in shown["rf"]] == expected_rf
+
+
+# --- a view set by the URL ------------------------------------------------------------------------
+
+
+def _setting(query: str) -> Setting:
+    """The view that ``?size=..&kernel=..&rate=..&os=..&mg=a,b,c`` asks for."""
+    values = {k: v[0] for k, v in parse_qs(query).items()}
+    return Setting(int(values["size"]), int(values["kernel"]), int(values["rate"]),
+                   tuple(int(r) for r in values["mg"].split(",")), int(values["os"]))  # fmt: skip
+
+
+#: The chapters' links to the explorer (chapter stem -> query), and the page's own view (""),
+#: which is chapter 1's.
+QUERIES = {**explorer_links(), "default": ""}
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_a_urls_query_sets_the_explorer(name: str, driver: Any, base_url: str) -> None:
+    query = QUERIES[name]
+    log = _open(driver, base_url + PAGES["explorer"] + (f"?{query}" if query else ""))
+    assert not [entry for entry in log if entry["level"] == "SEVERE"], log
+    setting = _setting(query or explorer_links()["01_atrous_convolution"])
+    controls = {
+        "explorer-size": setting.size,
+        "explorer-kernel": setting.kernel,
+        "explorer-rate": setting.rate,
+        "explorer-os": setting.output_stride,
+        **{f"explorer-mg{i + 1}": r for i, r in enumerate(setting.multi_grid)},
+    }
+    shown = driver.execute_script(SET_AND_READ, {})  # set nothing: read the view as loaded
+    values = driver.execute_script(
+        "return Object.fromEntries(arguments[0].map((id) => [id, document.getElementById(id)"
+        ".value]))", list(controls))  # fmt: skip
+    assert values == {k: str(v) for k, v in controls.items()}, f"{name}: the URL's view"
+    _assert_shows_the_reference(shown, setting)
+    link = driver.execute_script("return document.getElementById('explorer-link').href")
+    assert _setting(urlsplit(link).query) == setting, f"the page's link {link}"

@@ -1,5 +1,5 @@
 """The command line: ``python -m atrous COMMAND`` (train, eval, predict, demo, summary,
-example-folder, export, reproduce, report, pretrain, cues, design).
+example-folder, export, browser-network, reproduce, report, pretrain, cues, design).
 
 Each command is a thin wrapper over a library function (:func:`atrous.training.loop.train`,
 :func:`atrous.inference.evaluate.evaluate_split`, :func:`atrous.inference.predict.predict_files`,

@@ -1,4 +1,5 @@
-"""``demo``, ``summary``, ``example-folder`` and ``export``: the commands around a network."""
+"""``demo``, ``summary``, ``example-folder``, ``export`` and ``browser-network``: the commands
+around a network."""
 
 from __future__ import annotations
 
@@ -85,6 +86,36 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
 
 
+def _browser_network(args: argparse.Namespace) -> int:
+    import shlex
+
+    from atrous.browser_demo import network_file, write_small_network
+
+    command = args.trained_by or f"python -m atrous demo --run-dir {shlex.quote(args.run)}"
+    out, provenance = write_small_network(network_file(args.run), args.out, command=command,
+                                          overwrite=args.overwrite,
+                                          progress=not args.quiet)  # fmt: skip
+    print(f"wrote {out}: mIOU {provenance['miou']:.2f} with fp16 weights")
+    return 0
+
+
+def _add_browser_network(commands: argparse._SubParsersAction) -> None:
+    small = commands.add_parser(
+        "browser-network", help="the demo's network in the small form the docs page runs",
+        description="Write a demo run's network as fp16 safetensors with its provenance "
+        "(command, commit, CPU, mIOU of the fp16 weights, recipe and scene hashes) in the "
+        "metadata: what the site's page 'In your browser' exports to ONNX and runs.",
+    )  # fmt: skip
+    small.add_argument("run", help="a run folder of `python -m atrous demo` (or its checkpoint)")
+    small.add_argument("--out", default="docs/demo-network.safetensors", help="the file written")
+    small.add_argument("--trained-by", default=None,
+                       help="the command that trained the run, as recorded (default: "
+                       "python -m atrous demo --run-dir RUN)")  # fmt: skip
+    small.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    small.add_argument("--quiet", action="store_true", help="no progress bar")
+    small.set_defaults(func=_browser_network)
+
+
 def _add_example_folder(commands: argparse._SubParsersAction) -> None:
     example = commands.add_parser(
         "example-folder", help="write a small folder dataset (your own data's layout)",
@@ -148,7 +179,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``demo``, ``summary``, ``example-folder`` and ``export``."""
+    """Add ``demo``, ``summary``, ``example-folder``, ``export`` and ``browser-network``."""
     _add_demo_and_summary(commands)
     _add_example_folder(commands)
     _add_export(commands)
+    _add_browser_network(commands)

@@ -7,7 +7,8 @@
 //   coverage1d          reference.coverage (one axis; the 2-D mask is its outer product)
 //   receptiveField      reference.receptive_field
 // No network, no library: the page works offline. Loaded on every page; it does nothing where
-// there is no #atrous-explorer.
+// there is no #atrous-explorer. A URL's query parameters set the controls (PARAMETERS below),
+// so that a chapter can link to its own example.
 "use strict";
 
 (function () {
@@ -233,9 +234,57 @@
     root.dataset.updates = String(parseInt(root.dataset.updates || "0", 10) + 1);
   }
 
+  // --- a view as a URL ------------------------------------------------------------------------
+
+  // The query parameters of a view, and the controls each sets: the chapters link here with
+  // their own example (explorer/?size=9&kernel=3&rate=6&os=16&mg=1,2,4). A parameter that is
+  // missing or not a whole number leaves its control at the page's default; a range input
+  // clamps a value outside its range, a select ignores a value it does not offer.
+  const PARAMETERS = {
+    size: "explorer-size",
+    kernel: "explorer-kernel",
+    rate: "explorer-rate",
+    os: "explorer-os",
+    mg: ["explorer-mg1", "explorer-mg2", "explorer-mg3"],
+  };
+
+  function setControl(id, value) {
+    const control = document.getElementById(id);
+    const text = String(value).trim();
+    if (!/^[0-9]+$/.test(text)) return;
+    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === text)) return;
+    control.value = text;
+  }
+
+  function readUrl() {
+    const query = new URLSearchParams(window.location.search);
+    for (const [name, target] of Object.entries(PARAMETERS)) {
+      if (!query.has(name)) continue;
+      const ids = Array.isArray(target) ? target : [target];
+      const values = query.get(name).split(",");
+      ids.forEach((id, i) => values[i] !== undefined && setControl(id, values[i]));
+    }
+  }
+
+  // The link to the view on the page: the controls as query parameters.
+  function writeLink() {
+    const query = Object.entries(PARAMETERS).map(([name, target]) => {
+      const ids = Array.isArray(target) ? target : [target];
+      return `${name}=${ids.map((id) => document.getElementById(id).value).join(",")}`;
+    });
+    const link = document.getElementById("explorer-link");
+    if (link) link.href = `${window.location.pathname}?${query.join("&")}`;
+  }
+
   const controls = document.getElementById("explorer-controls");
-  controls.addEventListener("input", update);
-  controls.addEventListener("change", update);
+  for (const event of ["input", "change"]) {
+    controls.addEventListener(event, () => {
+      update();
+      writeLink();
+    });
+  }
   controls.addEventListener("submit", (event) => event.preventDefault());
+  readUrl();
   update();
+  writeLink();
 })();

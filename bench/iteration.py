@@ -1,0 +1,69 @@
+"""A whole training iteration of the scaled recipe against the model's step alone.
+
+Issue 24's goal for runs per CPU-hour: with the render cache (``data.cache_dir``), loading a
+batch (reading 16 scenes, random scale, crop, flip, normalise, collate), the learning-rate
+schedule and the loop's bookkeeping should add at most 15% to the model's step (forward,
+loss, backward, SGD on the same batch shape). Measured here in one process with one torch
+thread, on the scaled recipe's base config (``atrous/configs/scaled.toml``):
+
+- **whole iteration**: :func:`atrous.training.loop.train` run twice, for ``--short`` and
+  ``--long`` iterations from the same start (the render cache filled and hot beforehand);
+  the difference of the wall times over the difference of the iterations is one iteration
+  with everything the loop does, and the setup (model, pre-trained backbone, first
+  checkpoint) cancels out;
+- **model step**: :func:`atrous.experiments.allocation.step_seconds`, the same network's
+  step on random crops of the recipe's batch and crop size (the fastest of a few).
+
+Run: ``taskset -c 1 python bench/iteration.py`` (about two minutes, more the first time,
+when the cache is rendered). Writes nothing but its temporary run folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+
+import torch
+
+from atrous.experiments.allocation import step_seconds
+from atrous.experiments.provenance import cpu_model, git_commit
+from atrous.recipe.config import load_config
+from atrous.recipe.configs import recipe_path
+from atrous.recipe.datasets import build_dataset
+from atrous.training.loop import train
+
+
+def whole_iteration(config, short: int, long: int) -> float:
+    """Seconds of one iteration of the training loop (see the module docstring)."""
+    walls = []
+    for iterations in (short, long):
+        changed = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, iterations=iterations, checkpoint_every=10_000))  # fmt: skip
+        with tempfile.TemporaryDirectory() as run_dir:
+            tic = time.perf_counter()
+            train(changed, run_dir, progress=False)
+            walls.append(time.perf_counter() - tic)
+    return (walls[1] - walls[0]) / (long - short)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--short", type=int, default=5, help="iterations of the short run")
+    parser.add_argument("--long", type=int, default=45, help="iterations of the long run")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = load_config(recipe_path("scaled"))
+    build_dataset(config.data, config.data.train_split)  # render the cache once, if needed
+    whole = whole_iteration(config, args.short, args.long)
+    model = step_seconds(config, repeats=5)
+    print(f"CPU: {cpu_model()}; torch threads 1; commit {git_commit()[:12]}; scaled recipe "
+          f"(batch {config.train.batch_size}, crop {config.data.crop_size}, cache "
+          f"{config.data.cache_dir or 'off'})")  # fmt: skip
+    print(f"whole iteration {whole:.3f} s, model step {model:.3f} s: ratio "
+          f"{whole / model:.2f}x (goal <= 1.15x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
