@@ -113,6 +113,8 @@ def test_every_committed_scaled_row_ran_under_the_frozen_design():
     design = load_design(folder / "design.toml")
     problems = []
     for path in [*folder.glob("*.csv"), *folder.glob("pilot/*.csv")]:
+        if path.name == "fig4.csv":  # the oracle's table, not runs
+            continue
         rows = read_rows(path)
         assert not rows or design.frozen, f"{path}: rows before the design was frozen"
         problems += off_design(design, rows, str(path))

@@ -267,6 +267,7 @@ def write_report(
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
     if any(judged.values()):
         plot_summary(judged, results / "summary.png")
+    text, _ = render_readme(results, budget, recipe)  # again: it names the figures now there
     path = results / "README.md"
     path.write_text(text)
     return path
