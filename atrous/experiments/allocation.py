@@ -31,6 +31,7 @@ import torch
 
 from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
+from atrous.base.precision import autocast, resolve_precision
 from atrous.experiments.decisions import pairs_needed
 from atrous.experiments.design import Claim, Experiment
 from atrous.experiments.design_file import load_design
@@ -44,7 +45,7 @@ from atrous.inference.strategy import predict_probabilities
 from atrous.recipe.config import TrainConfig
 from atrous.recipe.configs import pretrained_path
 from atrous.training.loss import labelled_pixels, segmentation_loss_sum
-from atrous.training.start import initial_model, parameter_groups
+from atrous.training.start import arithmetic, initial_model, parameter_groups
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,25 @@ def claim_effect(experiment: Experiment, claim: Claim) -> float:
 
 
 def step_seconds(config: TrainConfig, repeats: int = 2) -> float:
-    """Seconds of one training step of ``config``'s network on random crops (the model's
-    work only: the fastest of ``repeats`` after one warm-up), for comparing configs."""
+    """Seconds of one training step of ``config``'s network on random crops, in the run's
+    precision and memory format (the model's work only: the fastest of ``repeats`` after one
+    warm-up), for comparing configs."""
     torch.manual_seed(0)
+    cpu = torch.device("cpu")
+    precision, layout = arithmetic(config, cpu)
     random = dataclasses.replace(config, train=dataclasses.replace(config.train, pretrained=""))
-    model = initial_model(random).train()
+    model = initial_model(random).to(memory_format=layout).train()
     optimizer = torch.optim.SGD(parameter_groups(model, 1e-4), lr=1e-3, momentum=0.9)
     n, crop, net = config.train.batch_size, config.data.crop_size, config.network
-    images = torch.randn(n, 3, crop, crop)
+    images = torch.randn(n, 3, crop, crop).contiguous(memory_format=layout)
     labels = torch.randint(0, net.num_classes, (n, crop, crop))
     up = config.train.upsample_logits
 
     def step() -> None:
-        logits = model(images, upsample=False)
+        with autocast(precision, cpu):
+            logits = model(images, upsample=False)
         count = labelled_pixels(labels, logits.shape[-2:], up, net.align_corners)
-        loss = segmentation_loss_sum(logits, labels, up, net.align_corners) / count
+        loss = segmentation_loss_sum(logits.float(), labels, up, net.align_corners) / count
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -97,8 +102,10 @@ def eval_seconds(config: TrainConfig, side: int = 256, repeats: int = 2) -> floa
         config, train=dataclasses.replace(config.train, pretrained="")))  # fmt: skip
     image = torch.randn(1, 3, side, side)
     e = config.eval
+    precision = resolve_precision(e.precision, torch.device("cpu"), "eval.precision")
     with evaluation_mode(model, e.output_stride or None), torch.no_grad():
-        return _fastest(lambda: predict_probabilities(model, image, e.scales, e.flip), repeats)
+        return _fastest(lambda: predict_probabilities(model, image, e.scales, e.flip,
+                                                      precision=precision), repeats)  # fmt: skip
 
 
 def _fastest(call: Callable[[], object], repeats: int) -> float:
