@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import reference
 from atrous import DeepLabV3, get_preset
+from atrous.base.errors import AtrousError
 from atrous.inference.evaluate import confusion_matrix, evaluate, iou_from_confusion
 from tests.helpers_train import FlipCrop, Rectangles
 from tests.strategies import seeds
@@ -86,3 +87,18 @@ def test_bad_input():
         confusion_matrix(torch.zeros(2, dtype=torch.long), torch.tensor([0, 7]), 3)
     with pytest.raises(ValueError, match="no images"):
         evaluate(model, Rectangles(0), FlipCrop(), num_classes=3, progress=False)
+
+
+def test_a_network_with_more_classes_than_its_data_names_the_extra_outputs():
+    """Training allows more outputs than the data set has classes (VOC with 25); evaluation
+    scores every output and names the extra ones by their index."""
+    dataset = Rectangles(length=3, size=13, seed=1)
+    model = DeepLabV3(get_preset("tiny", num_classes=6, aspp_channels=8)).eval()
+    result = evaluate(model, dataset, FlipCrop(flip=False), class_names=["a", "b", "c", "d"],
+                      progress=False)  # fmt: skip
+    assert result.class_names == ["a", "b", "c", "d", "4", "5"]
+    assert list(result.to_dict()["iou"]) == result.class_names
+    assert "5" in result.table()
+    with pytest.raises(AtrousError, match="class_names has 7 names"):
+        evaluate(model, dataset, FlipCrop(flip=False), class_names=list("abcdefg"),
+                 progress=False)  # fmt: skip

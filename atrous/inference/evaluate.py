@@ -139,7 +139,7 @@ class EvalResult:
         names = self.class_names or [str(i) for i in range(len(self.iou))]
         width = max(len(n) for n in [*names, "mIOU"])
         lines = [
-            f"{n:<{width}}  {'-' if np.isnan(v) else f'{100 * v:6.2f}'}"
+            f"{n:<{width}}  {'-' if np.isnan(v) else f'{100 * v:.2f}':>6}"
             for n, v in zip(names, self.iou, strict=True)
         ]
         lines.append(f"{'mIOU':<{width}}  {100 * self.miou:6.2f}")
@@ -193,11 +193,13 @@ def evaluate(
         pad_to: 0 for whole images; N pads each image to N x N first (Sec. 4.1: 513).
         precision: the network's arithmetic, ``fp32``, ``bf16`` or ``fp16`` (resolved;
             :mod:`atrous.base.precision`).
+        class_names: the data set's names of its classes (:func:`class_names_for`).
     """
     scales = check_scales(scales)
     config = getattr(model, "config", None)
     if num_classes is None:
         num_classes = config.num_classes
+    names = class_names_for(class_names, num_classes)
     if len(dataset) == 0:
         raise AtrousError("the evaluation set has no images")
     device = next(model.parameters()).device
@@ -217,9 +219,21 @@ def evaluate(
         "precision": precision,
         "images": len(dataset),
     }
-    return EvalResult(
-        confusion.cpu().numpy(), iou_from_confusion(confusion), list(class_names), settings
-    )
+    return EvalResult(confusion.cpu().numpy(), iou_from_confusion(confusion), names, settings)
+
+
+def class_names_for(class_names: Sequence[str], num_classes: int) -> list[str]:
+    """A name for each of the network's ``num_classes`` outputs: the data set's, then, for the
+    outputs it has no class for (a network with more classes than its data, which training
+    allows), the output's index. Such a class is scored like any other: NaN while the
+    network never predicts it, 0 once it does (:attr:`EvalResult.miou` skips NaN)."""
+    names = list(class_names)
+    if not names:
+        return []
+    if len(names) > num_classes:
+        raise AtrousError(f"class_names has {len(names)} names but the network predicts "
+                          f"{num_classes} classes")  # fmt: skip
+    return names + [str(i) for i in range(len(names), num_classes)]
 
 
 def evaluate_split(
