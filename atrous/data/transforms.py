@@ -230,10 +230,28 @@ class TrainTransform:
         crop_h, crop_w = self.crop_size
         image = image[top : top + crop_h, left : left + crop_w]
         label = label[top : top + crop_h, left : left + crop_w]
-        image, label = pad(image, label, self.crop_size, fill=self.mean)
-        if self.flip and rng.random() < 0.5:
-            image, label = hflip(image, label)
-        return normalize(image, self.mean, self.std), label_tensor(label)
+        flip = self.flip and rng.random() < 0.5
+        return self._pad_flip_normalize(image, label, flip)
+
+    def _pad_flip_normalize(
+        self, image: np.ndarray, label: np.ndarray, flip: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`pad` (with the mean pixel), :func:`hflip` when ``flip``, :func:`normalize`
+        and :func:`label_tensor` in one pass, bit for bit: the padding normalises to exactly 0,
+        so only the image's own pixels are computed, straight into their (flipped) place."""
+        h, w = label.shape
+        out_h, out_w = max(h, self.crop_size[0]), max(w, self.crop_size[1])
+        out = torch.zeros(out_h, out_w, 3)  # (H, W, 3), made (3, H, W) at the end
+        out_label = torch.full((out_h, out_w), IGNORE_INDEX, dtype=torch.int64)
+        pixels = torch.from_numpy(np.require(image, requirements=("C", "W")))  # memmaps: read-only
+        classes = label_tensor(label)
+        cols = slice(out_w - w, out_w) if flip else slice(0, w)
+        if flip:
+            pixels, classes = pixels.flip(1), classes.flip(1)
+        out[:h, cols] = pixels
+        out[:h, cols].sub_(torch.tensor(self.mean)).div_(torch.tensor(self.std))
+        out_label[:h, cols] = classes
+        return out.permute(2, 0, 1).contiguous(), out_label
 
 
 class EvalTransform:
