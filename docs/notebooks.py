@@ -18,10 +18,12 @@ of the cells it was executed from, the ``ATROUS_CHAPTER_SMALL`` it ran with, and
 SHA-256 of each ``results/`` file the chapter reads (``null`` for one that did not exist),
 so a notebook is *fresh* while all of them match today's files. Which results files a
 chapter reads is found in its code (:func:`results_read`): each use of the name
-``RESULTS`` (``RESULTS / "tab1.png"``, ``describe_results("tab1", RESULTS)``, also with the
+``RESULTS`` (``RESULTS / "tab1.png"``, ``describe_results("tab1", RESULTS)``, a recipe's
+sub-folder: ``RESULTS / "scaled" / "tab5.png"``, ``describe_results("tab5", RESULTS /
+"scaled", recipe="scaled")`` or ``claims_table("tab5", recipe="scaled")``, also with the
 name taken from a ``for`` loop over literal names) and each ``"results/NAME"`` string;
 a use it cannot resolve is an error, never a silent miss. While a chapter executes, the
-kernel also records every file of ``results/`` it opens, and a file opened but not found by
+kernel also records every file under ``results/`` it opens, and a file opened but not found by
 the scan fails the execution (so the quick-mode chapter tests check the scan too). The
 library is not in the stamp: a change to it is caught by the quick-mode chapter tests.
 
@@ -186,6 +188,32 @@ def _strings(node: ast.AST, loops: dict[str, set[str]]) -> set[str] | None:
     return None
 
 
+def _argument(call: ast.Call, index: int, name: str) -> ast.AST | None:
+    """Argument ``index`` (positional) or ``name`` (keyword) of ``call``; None if absent."""
+    if len(call.args) > index:
+        return call.args[index]
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _reader_folder(call: ast.Call, path, is_results, rooted) -> set[str] | None:
+    """The ``results/`` sub-folders (``""``, ``"scaled/"``) a :data:`READERS` call reads,
+    from its folder (second argument or ``results=``) or, when it has none, from its
+    ``recipe`` (fourth or ``recipe=``: the recipe's committed folder); None when the folder is
+    another one (the live runs'); an empty set when it cannot tell."""
+    folder = _argument(call, 1, "results")
+    if folder is None or (isinstance(folder, ast.Constant) and folder.value is None):
+        recipe = _argument(call, 3, "recipe")
+        if recipe is None:
+            return {""}
+        if not (isinstance(recipe, ast.Constant) and isinstance(recipe.value, str)):
+            return set()
+        return {"" if recipe.value == "small" else f"{recipe.value}/"}
+    if not rooted(folder):
+        return None
+    names = path(folder)
+    return set() if names is None else {f"{n}/" if n else "" for n in names}
+
+
 def results_read(chapter: Path) -> list[str]:
     """The files of ``results/`` that ``chapter``'s code reads, as names (``tab1.csv``),
     sorted. Raises :class:`UnresolvedResults` naming the line of a use of ``RESULTS`` it
@@ -208,31 +236,48 @@ def results_read(chapter: Path) -> list[str]:
             isinstance(node, ast.Name) and node.id == "RESULTS" and isinstance(node.ctx, ast.Load)
         )
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and is_results(node.left):
-            names = _strings(node.right, _scope(node, parents))
+    def path(node: ast.AST) -> set[str] | None:  # RESULTS / "a" / f"{name}.csv": "a/..."
+        if is_results(node):
+            understood.add(id(node))
+            return {""}
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+            return None
+        head, tail = path(node.left), _strings(node.right, _scope(node, parents))
+        if head is None or tail is None:
+            return None
+        return {f"{h}/{t}" if h else t for h in head for t in tail}
+
+    def rooted(node: ast.AST) -> bool:
+        while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            node = node.left
+        return is_results(node)
+
+    folders: set[int] = set()  # id() of the RESULTS paths a reader call resolved as folders
+    for node in ast.walk(tree):  # parents before children
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and rooted(node):
+            parent = parents.get(id(node))
+            longer = isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div)
+            if id(node) in folders or (longer and parent.left is node):
+                continue  # a reader's folder, or part of a longer path: resolved there
+            names = path(node)
             if names is None:
                 raise fail(node, "this path")
             found |= names
-            understood.add(id(node.left))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             pattern = READERS.get(node.func.id)
             if pattern is None:
                 continue
-            folder = node.args[1] if len(node.args) > 1 else next(
-                (k.value for k in node.keywords if k.arg == "results"), None
-            )  # fmt: skip
-            if folder is not None and not is_results(folder):
+            prefixes = _reader_folder(node, path, is_results, rooted)
+            if prefixes is None:
                 continue  # another folder (the live runs')
             first = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg == "name"), None
             )  # fmt: skip
             names = None if first is None else _strings(first, _scope(node, parents))
-            if names is None:
+            if names is None or not prefixes:
                 raise fail(node, f"{node.func.id}")
-            found |= {pattern.format(name) for name in names}
-            if folder is not None:
-                understood.add(id(folder))
+            found |= {f"{p}{pattern.format(name)}" for p in prefixes for name in names}
+            folders |= {id(a) for a in [*node.args, *(k.value for k in node.keywords)]}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             match = _RESULTS_STRING.match(node.value)
             if match:
@@ -331,9 +376,9 @@ def _atrous_setup():
             path = os.path.abspath(os.fsdecode(args[0]))
         except (TypeError, ValueError):
             return
-        if os.path.dirname(path) == results:
+        if path.startswith(results + os.sep):
             fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.write(fd, (os.path.basename(path) + "\\n").encode())
+            os.write(fd, (os.path.relpath(path, results) + "\\n").encode())
             os.close(fd)
     sys.addaudithook(hook)
 _atrous_setup()

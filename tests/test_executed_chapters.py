@@ -122,12 +122,19 @@ def test_results_read_resolves_names_paths_and_loops(tmp_path: Path) -> None:
         for name, only in (("tab4-6", ["a"]), ("tab5", ["b"])):
             print(RESULTS / f"{name}.csv")
         notes = Path("results/notes.toml")
+        print(describe_results("tab5", RESULTS / "scaled", recipe="scaled"))  # a sub-folder
+        print(claims_table("tab9", recipe="scaled"))  # no folder: the recipe's committed one
+        print(experiment_table("tab10", None, "full", "scaled"))
+        scaled = RESULTS / "scaled" / "tab5.png"
+        for name in ("tab8",):
+            print(RESULTS / "scaled" / f"{name}-curves.png")
     """,
     )
     assert notebooks.results_read(chapter) == sorted([
         "tab1.csv", "tab10.csv", "tab11.csv", "tab2-3.csv", "tab8.csv", "tab9.csv",
         "tab8.png", "tab9.png", "tab8-curves.png", "tab9-curves.png", "tab4-6.csv",
-        "tab5.csv", "notes.toml",
+        "tab5.csv", "notes.toml", "scaled/tab5.csv", "scaled/tab9.csv", "scaled/tab10.csv",
+        "scaled/tab5.png", "scaled/tab8-curves.png",
     ])  # fmt: skip
 
 
@@ -137,6 +144,9 @@ def test_results_read_resolves_names_paths_and_loops(tmp_path: Path) -> None:
     "print(sorted(RESULTS.glob('*.csv')))",
     "show(RESULTS)",
     "folder = RESULTS",
+    "print(describe_results('tab5', RESULTS / folder, recipe='scaled'))",
+    "print(claims_table('tab5', recipe=which))",
+    "print(RESULTS / 'scaled' / name)",
 ])  # fmt: skip
 def test_an_unresolved_use_of_results_is_an_error(tmp_path: Path, code: str) -> None:
     """Never a silent miss: a use the scan cannot resolve fails, quoting it."""
@@ -149,13 +159,15 @@ def test_an_unresolved_use_of_results_is_an_error(tmp_path: Path, code: str) -> 
 
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch) -> Path:
-    """A chapter that reads ``results/tab1.csv``, with results/, committed and quick folders
-    of its own."""
+    """A chapter that reads ``results/tab1.csv``, with results/ (and its ``scaled/``),
+    committed and quick folders of its own."""
     for name, folder in (("RESULTS", "results"), ("COMMITTED", "committed"),
                          ("EXECUTED", "executed")):  # fmt: skip
         (tmp_path / folder).mkdir()
         monkeypatch.setattr(notebooks, name, tmp_path / folder)
     (tmp_path / "results" / "tab1.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "results" / "scaled").mkdir()  # a recipe's sub-folder
+    (tmp_path / "results" / "scaled" / "tab5.csv").write_text("a,b\n3,4\n")
     return _chapter(tmp_path, 'print(describe_results("tab1", RESULTS))\n')
 
 
@@ -287,10 +299,16 @@ def test_the_kernel_shows_no_progress_and_traces_results(sandbox: Path, tmp_path
     )
     with pytest.raises(notebooks.UnresolvedResults, match="results/tab1.csv"):
         notebooks.run(sandbox, "1", tmp_path)
+    sandbox.write_text(  # a sub-folder's file (the scaled recipe's) is traced as well
+        head + 'print(Path(os.environ["ATROUS_RESULTS_DIR"], "scaled", "tab5.csv").read_text())\n'
+    )
+    with pytest.raises(notebooks.UnresolvedResults, match="results/scaled/tab5.csv"):
+        notebooks.run(sandbox, "1", tmp_path)
     sandbox.write_text(head + 'RESULTS = Path(os.environ["ATROUS_RESULTS_DIR"])\n'
-                       'print((RESULTS / "tab1.csv").read_text())\n')  # fmt: skip
+                       'print((RESULTS / "tab1.csv").read_text())\n'
+                       'print((RESULTS / "scaled" / "tab5.csv").read_text()[:0])\n')  # fmt: skip
     notebook, run = notebooks.run(sandbox, "1", tmp_path)
-    assert run["opened"] == ["tab1.csv"] and run["stderr"] == []
+    assert run["opened"] == ["scaled/tab5.csv", "tab1.csv"] and run["stderr"] == []
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert [o.name for o in outputs] == ["stdout"]
     assert "IProgress" not in outputs[0].text and not PROGRESS_BAR.search(outputs[0].text)
