@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from atrous.experiments.both_recipes import decide, section
+from atrous.experiments.both_recipes import decide, figure_of_both, plot_both, section
 from atrous.experiments.decisions import benjamini_hochberg, paired_p_value
 from atrous.experiments.design_file import Design
 from atrous.experiments.judge import UNTESTABLE, Sorted, judge
@@ -55,6 +55,33 @@ def test_the_family_is_decided_by_benjamini_hochberg_and_the_rest_is_named():
     text = "\n".join(section(list(out.values()), design))
     assert "dropped (budget)" in text and "provisional" in text
     assert f"Decided at q = 0.1: {sum(d.rejected for d in family)} of the {len(family)}" in text
+    assert "Figure: `both.png`." in "\n".join(section(list(out.values()), design, "both.png"))
     draft = dataclasses.replace(design, frozen=False)
     assert {d.state for d in decide(SCALED, small, scaled, rows, draft)} <= {
         "not designed yet", "untestable"}  # fmt: skip
+
+
+def test_the_figure_draws_each_claim_on_both_recipes(tmp_path):
+    """A diamond for every claim's paper difference, a circle per small interval, a square per
+    scaled one (none for a dropped claim or one without runs), coloured by verdict."""
+    rows = {"tab5": _rows({"mg111": [50, 51, 49], "mg124": [53, 54, 52.5]}),
+            "tab8": _rows({"base": [60, 61, 59], "bn-frozen": [55, 57, 53]})}  # fmt: skip
+    claims = [{"claim": f"{n}: {c.describe()}", "seeds": 3} for n, e in SCALED.items()
+              for c in e.claims]  # fmt: skip
+    claims[-1]["dropped"] = True  # a dropped claim keeps its small interval only
+    design = Design(True, "scaled", "r", "d", {}, {}, claims)
+    small_rows = {"tab5": _rows({"mg111": [40, 41], "mg124": [39, 40.5]})}
+    small = {n: judge(SMALL[n], small_rows.get(n, Sorted())) for n in SCALED}
+    scaled = {n: judge(e, rows[n]) for n, e in SCALED.items()}
+    decisions = decide(SCALED, small, scaled, rows, design)
+    ax = figure_of_both(decisions).axes[0]
+    markers = [line.get_marker() for line in ax.lines]
+    assert markers.count("D") == len(decisions)
+    assert markers.count("o") == 1  # tab5's mg124 against mg111: the only small pairs
+    drawn = [d for d in decisions if d.state != "dropped" and d.scaled.interval.n >= 1]
+    assert markers.count("s") == len(drawn) == 2  # tab5: mg124 v mg111; tab8: base v bn-frozen
+    squares = [line for line in ax.lines if line.get_marker() == "s"]
+    assert squares[0].get_color() == "tab:green"  # mg124 beats mg111 on every seed
+    assert [t.get_text() for t in ax.get_yticklabels()] == [d.name for d in decisions]
+    path = plot_both(decisions, tmp_path / "both.png")
+    assert path.read_bytes().startswith(b"\x89PNG")

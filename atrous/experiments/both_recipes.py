@@ -13,6 +13,9 @@ For the scaled recipe the table also gives what the design asks of a decision:
   testable claim the design keeps (provisional while runs are missing);
 - the claims the budget dropped and those untestable at this scale, named as such.
 
+:func:`plot_both` draws the same: every claim's interval on both recipes beside the paper's
+difference (``results/both-recipes.png``).
+
 The claims pair up by position: the scaled experiments are the small ones, translated, with
 one claim added at the end of Tab. 10 (:mod:`atrous.experiments.scaled`).
 """
@@ -21,12 +24,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from atrous.experiments.allocation import claim_effect
 from atrous.experiments.decisions import benjamini_hochberg, paired_p_value
 from atrous.experiments.design import Claim, Experiment
 from atrous.experiments.design_file import Design
 from atrous.experiments.judge import UNTESTABLE, ClaimResult, Sorted
+from atrous.experiments.plots import VERDICT_COLOURS
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def _interval(result: ClaimResult | None) -> str:
     return f"{result.verdict}: {i.mean:+.2f} [{i.low:+.2f}, {i.high:+.2f}]"
 
 
-def section(decisions: list[Decision], design: Design) -> list[str]:
+def section(decisions: list[Decision], design: Design, figure: str = "") -> list[str]:
     """The Markdown section (see the module docstring)."""
     family = [d for d in decisions if d.state == "in the family"]
     complete = all(d.scaled is not None and d.scaled.interval.n >= 2 for d in family)
@@ -116,5 +124,54 @@ def section(decisions: list[Decision], design: Design) -> list[str]:
         lines.append(f"| {d.name} | {_interval(d.small)} | {scaled} | {half} | {p} | {bh} |")
     decided = sum(d.rejected for d in decisions)
     lines += ["", f"Decided at q = {q}: {decided} of the {len(family)} claims in the family "
-              f"(a count, not a target).", ""]  # fmt: skip
-    return lines
+              f"(a count, not a target)."]  # fmt: skip
+    return [*lines, *(["", f"Figure: `{figure}`."] if figure else []), ""]
+
+
+def _draw(ax, result: ClaimResult | None, y: float, marker: str) -> None:
+    """One recipe's interval of a claim at height ``y`` (a hollow marker: one pair)."""
+    if result is None or result.interval.n == 0:
+        return
+    iv, colour = result.interval, VERDICT_COLOURS[result.verdict]
+    if iv.n >= 2:
+        error = [[iv.mean - iv.low], [iv.high - iv.mean]]
+        ax.errorbar(iv.mean, y, xerr=error, fmt=marker, color=colour, capsize=2.5, ms=5)
+    else:
+        ax.plot(iv.mean, y, marker, mfc="none", color=colour, ms=5)
+
+
+def plot_both(decisions: list[Decision], path: Path) -> Path:
+    """Every claim: the paper's difference, our 90% interval on the small recipe (circle,
+    above) and on the scaled one (square, below), coloured by verdict; a symmetric-log axis
+    (linear within 2 points) so that one-point claims and twenty-point ones both show."""
+    FigureCanvasAgg(figure_of_both(decisions)).print_png(path)
+    return path
+
+
+def figure_of_both(decisions: list[Decision]) -> Figure:
+    """The figure of :func:`plot_both`."""
+    fig = Figure(figsize=(9.5, 0.36 * len(decisions) + 2.0), layout="constrained")
+    ax = fig.subplots()
+    for i, d in enumerate(decisions):
+        y = len(decisions) - 1 - i
+        _draw(ax, d.small, y + 0.17, "o")
+        _draw(ax, d.scaled if d.state != "dropped" else None, y - 0.17, "s")
+        paper = next((r.paper_a - r.paper_b for r in (d.scaled, d.small) if r), math.nan)
+        ax.plot(paper, y, "D", color="black", ms=4)
+        if i % 2:
+            ax.axhspan(y - 0.5, y + 0.5, color="0.95", zorder=0)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xscale("symlog", linthresh=2)
+    low, high = ax.get_xlim()
+    ticks = [t for t in (-20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20) if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:+d}" if t else "0" for t in ticks])
+    ax.set_xlim(low * 1.15 if low < 0 else low, high * 1.15)
+    ax.set_ylim(-0.6, len(decisions) - 0.4)
+    ax.set_yticks(range(len(decisions))[::-1], [d.name for d in decisions], fontsize=7)
+    ax.set_xlabel("mIOU difference A - B (points; linear within 2, logarithmic beyond)\n"
+                  "black diamond: the paper; circle: small recipe; square: scaled recipe; "
+                  "bars: 90% paired t-intervals", fontsize=8)  # fmt: skip
+    ax.set_title("The paper's claims on both recipes\ngreen agrees, red disagrees, grey "
+                 "inconclusive,\npurple untestable at that scale, hollow: one pair so far",
+                 fontsize=9)  # fmt: skip
+    return fig

@@ -66,7 +66,7 @@ def plot_experiment(
     return path
 
 
-def plot_summary(judged: dict[str, list[ClaimResult]], path: Path) -> Path:
+def plot_summary(judged: dict[str, list[ClaimResult]], path: Path, recipe: str = "small") -> Path:
     """Every claim: our paired difference with its 90% interval, the paper's difference."""
     items = [(name, c) for name, results in judged.items() for c in results]
     fig = Figure(figsize=(9, 0.34 * len(items) + 1.6), layout="constrained")
@@ -85,8 +85,8 @@ def plot_summary(judged: dict[str, list[ClaimResult]], path: Path) -> Path:
     ax.set_yticks(range(len(items))[::-1], labels, fontsize=7)
     ax.set_xlabel("mIOU difference A - B (points)\nblack diamond: the paper; dot and bar: "
                   "ours, 90% paired t-interval", fontsize=8)  # fmt: skip
-    ax.set_title("The paper's claims at small scale\ngreen agrees, red disagrees, grey "
-                 "inconclusive, purple untestable at this scale, hollow: one pair",
+    ax.set_title(f"The paper's claims on the {recipe} recipe\ngreen agrees, red disagrees, "
+                 "grey inconclusive,\npurple untestable at this scale, hollow: one pair",
                  fontsize=9)  # fmt: skip
     FigureCanvasAgg(fig).print_png(path)
     return path

@@ -7,6 +7,8 @@ appended to and writes, from them alone:
   beside ours (mean and every seed, right axis);
 - ``results/summary.png``: every claim, our paired difference and its 90% interval next to
   the paper's difference, coloured by verdict;
+- ``results/both-recipes.png``: the same for both recipes side by side, once the scaled
+  recipe has a design (:mod:`atrous.experiments.both_recipes`);
 - ``results/README.md``: one line per claim, the paper's numbers, ours, the verdict, and
   the likely reason where it does not agree (from ``results/notes.toml``, written by a
   person who looked at the runs, and shown as such).
@@ -23,12 +25,12 @@ from pathlib import Path
 
 from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
-from atrous.experiments.both_recipes import decide
+from atrous.experiments.both_recipes import Decision, decide, plot_both
 from atrous.experiments.both_recipes import section as both_section
 from atrous.experiments.chapter_tables import fmt
 from atrous.experiments.claims import mean_std
 from atrous.experiments.design import Experiment
-from atrous.experiments.design_file import load_design
+from atrous.experiments.design_file import Design, load_design
 from atrous.experiments.designed_runs import design_path, report_seeds
 from atrous.experiments.fig4 import fig4_checks
 from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
@@ -39,6 +41,9 @@ from atrous.experiments.recipes import experiments_of
 from atrous.experiments.rows import read_rows, train_hash
 
 #: The opening of ``results/README.md``: what it is and how to make it.
+#: The figure of every claim on both recipes, in the small recipe's folder.
+BOTH_FIGURE = "both-recipes.png"
+
 PREAMBLE = """\
 # Reproductions: the paper's comparisons at small scale
 
@@ -198,7 +203,8 @@ def render_readme(
     lines += _progress(sorted_rows, budget, recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
         at = PREAMBLE.count("\n") + 1
-        lines[at:at] = _both_recipes(judged)
+        figure = BOTH_FIGURE if (results / BOTH_FIGURE).is_file() else ""
+        lines[at:at] = both_section(*both_decisions(judged), figure)
     return "\n".join(lines), judged
 
 
@@ -210,15 +216,16 @@ def judged_rows(results: Path, recipe: str, name: str, budget: str) -> Sorted:
     return sort_rows(experiment, read_rows(results / f"{name}.csv"), budget, chosen)
 
 
-def _both_recipes(small: dict[str, list[ClaimResult]]) -> list[str]:
-    """The section of :mod:`atrous.experiments.both_recipes`, from the scaled rows."""
+def both_decisions(small: dict[str, list[ClaimResult]]) -> tuple[list[Decision], Design]:
+    """Every claim on both recipes (:mod:`atrous.experiments.both_recipes`), from the small
+    recipe's judged claims and the scaled rows; and the scaled design."""
     folder, scaled, rows = default_results("full", "scaled"), {}, {}
     for name, experiment in experiments_of("scaled").items():
         if name != "fig4":
             rows[name] = judged_rows(folder, "scaled", name, "full")
             scaled[name] = judge(experiment, rows[name], "full")
     design = load_design(design_path("scaled"))
-    return both_section(decide(experiments_of("scaled"), small, scaled, rows, design), design)
+    return decide(experiments_of("scaled"), small, scaled, rows, design), design
 
 
 def finished_runs(readme: str) -> dict[str, int]:
@@ -266,7 +273,9 @@ def write_report(
             plot_experiment(experiment, rows, results / f"{name}.png", budget)
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
     if any(judged.values()):
-        plot_summary(judged, results / "summary.png")
+        plot_summary(judged, results / "summary.png", recipe)
+    if recipe == "small" and budget == "full" and design_path("scaled").is_file():
+        plot_both(both_decisions(judged)[0], results / BOTH_FIGURE)
     text, _ = render_readme(results, budget, recipe)  # again: it names the figures now there
     path = results / "README.md"
     path.write_text(text)
