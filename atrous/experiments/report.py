@@ -7,6 +7,8 @@ appended to and writes, from them alone:
   beside ours (mean and every seed, right axis);
 - ``results/summary.png``: every claim, our paired difference and its 90% interval next to
   the paper's difference, coloured by verdict;
+- ``results/NAME-classes.png``: which classes move each claim, the paired difference of
+  each class's IoU (:mod:`atrous.experiments.per_class`);
 - ``results/both-recipes.png``: the same for both recipes side by side, once the scaled
   recipe has a design (:mod:`atrous.experiments.both_recipes`);
 - ``results/README.md``: one line per claim, the paper's numbers, ours, the verdict, and
@@ -35,6 +37,7 @@ from atrous.experiments.designed_runs import design_path, report_seeds
 from atrous.experiments.fig4 import fig4_checks
 from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
 from atrous.experiments.paths import default_results, default_store
+from atrous.experiments.per_class import plot_per_class
 from atrous.experiments.plan import variant_config
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
 from atrous.experiments.recipes import experiments_of
@@ -153,8 +156,9 @@ def _experiment_section(
         stale = ", ".join(f"{r['variant']}/seed{r['seed']}" for r in s.stale)
         lines += ["", f"Stale rows (config changed since; not counted): {stale}."]
     if s.current or s.stale:
-        curves = f", `{name}-curves.png`" if (results / f"{name}-curves.png").is_file() else ""
-        lines += ["", f"Figures: `{name}.png`{curves}. Data: `{name}.csv`."]
+        more = [f for f in (f"{name}-curves.png", f"{name}-classes.png") if (results / f).is_file()]
+        figures = ", ".join(f"`{f}`" for f in [f"{name}.png", *more])
+        lines += ["", f"Figures: {figures}. Data: `{name}.csv`."]
     return [*lines, ""]
 
 
@@ -272,6 +276,8 @@ def write_report(
         if rows:
             plot_experiment(experiment, rows, results / f"{name}.png", budget)
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
+            plot_per_class(name, judged_rows(results, recipe, name, budget), judged[name],
+                           results / f"{name}-classes.png")  # fmt: skip
     if any(judged.values()):
         plot_summary(judged, results / "summary.png", recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
