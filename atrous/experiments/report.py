@@ -42,6 +42,9 @@ from atrous.experiments.plan import variant_config
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
 from atrous.experiments.recipes import experiments_of
 from atrous.experiments.rows import read_rows, train_hash
+from atrous.experiments.testability import valid_tap_table
+from atrous.recipe.config import load_config
+from atrous.recipe.configs import recipe_path
 
 #: The opening of ``results/README.md``: what it is and how to make it.
 #: The figure of every claim on both recipes, in the small recipe's folder.
@@ -196,6 +199,10 @@ def render_readme(
     notes = _notes(results)
     preamble = PREAMBLE if recipe == "small" else PREAMBLE_SCALED
     lines, judged, sorted_rows = preamble.splitlines() + [""], {}, {}
+    if recipe != "small":  # what the recipe's maps let each atrous layer see
+        table = valid_tap_table(load_config(recipe_path(recipe)))
+        lines += ["## The maps", "", "The base recipe's atrous layers (`reproduce` prints "
+                  "this table as it starts):", "", "```", table, "```", ""]  # fmt: skip
     for name, experiment in experiments_of(recipe).items():
         lines += [f"## {name}: {experiment.title} ({', '.join(experiment.tables)})", ""]
         if name == "fig4":

@@ -139,4 +139,7 @@ def valid_tap_table(config: TrainConfig) -> str:
         off = "*" if max(abs(train - want), abs(evaluation - want)) > 0.05 else ""
         lines.append(f"{name:<10} {rate:>4} {train:>6.2f} {evaluation:>6.2f}   "
                      f"{paper[name]:>10} {want:>6.2f} {off}")  # fmt: skip
+    if any(line.endswith("*") for line in lines):
+        lines.append("* more than 0.05 from the paper's fraction on the training or the "
+                     "evaluation map (the goal is within 0.05)")  # fmt: skip
     return "\n".join(lines)
