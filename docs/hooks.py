@@ -10,7 +10,8 @@ At every build, found anew (nothing here lists a chapter or a module by name):
   a banner saying that it is a smoke run, not results;
 - ``api/<module>.md``: one page per module of ``atrous`` and ``reference``, which
   mkdocstrings fills from the docstrings;
-- ``results/index.md``: ``results/README.md`` with the figures and data beside it, as far as
+- ``results/index.md``: ``results/README.md`` with the figures and data beside it (and
+  ``results/scaled/index.md``: the scaled recipe's report), as far as
   they exist yet (a missing experiment is shown as missing, never an error);
 - ``compare-paper.md``: every table of the paper, its numbers beside ours
   (:data:`atrous.experiments.paper.RESULTS`, the results CSVs through
@@ -104,6 +105,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         {"Explorer": "explorer.md"},
         {"In your browser": "in-your-browser.md"},
         {"Results": "results/index.md"},
+        {"Results, scaled recipe": "results/scaled/index.md"},
         {"Compare to the paper": "compare-paper.md"},
         {"Compare to other implementations": "compare-implementations.md"},
         {"Layout": "layout.md"},
@@ -177,15 +179,25 @@ def api_page(module: str) -> str:
 
 
 def results_files() -> dict[str, str | bytes]:
-    """``results/index.md`` from ``results/README.md``, with the figures and CSVs that exist."""
-    present = sorted(p for p in RESULTS.glob("*") if p.suffix in (".png", ".csv") and p.is_file())
-    files: dict[str, str | bytes] = {f"results/{p.name}": p.read_bytes() for p in present}
-    readme = RESULTS / "README.md"
+    """``results/index.md`` from ``results/README.md`` and ``results/scaled/index.md`` from
+    the scaled recipe's report, each with the figures and CSVs of its folder that exist."""
+    files = _results_page(RESULTS, "results", "python -m atrous report")
+    files.update(_results_page(RESULTS / "scaled", "results/scaled",
+                               "python -m atrous report --recipe scaled"))  # fmt: skip
+    return files
+
+
+def _results_page(folder: Path, uri: str, command: str) -> dict[str, str | bytes]:
+    """``<uri>/index.md`` from ``folder/README.md``: each figure shown below the line that
+    names it first, the rest at the end, then the CSVs; with those files beside it."""
+    present = sorted(p for p in folder.glob("*") if p.suffix in (".png", ".csv") and p.is_file())
+    files: dict[str, str | bytes] = {f"{uri}/{p.name}": p.read_bytes() for p in present}
+    readme = folder / "README.md"
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
     else:
-        text = ("# Reproductions\n\nNo report yet: `results/README.md` is written by "
-                "`python -m atrous report` once experiments have run "
+        text = (f"# Reproductions\n\nNo report yet: `{uri}/README.md` is written by "
+                f"`{command}` once experiments have run "
                 "(`python -m atrous reproduce NAME`).\n")  # fmt: skip
     names = {p.name for p in present}
     mention = re.compile(r"`([\w.-]+\.(?:png|csv))`")  # a file of the folder, in backticks
@@ -204,7 +216,7 @@ def results_files() -> dict[str, str | bytes]:
     text += "\n## Data\n\n" + (
         "".join(f"- [`{n}`]({n})\n" for n in data) if data else "No CSV yet.\n"
     )
-    files["results/index.md"] = text
+    files[f"{uri}/index.md"] = text
     return files
 
 

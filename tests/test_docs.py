@@ -73,8 +73,9 @@ def test_every_module_has_a_page(hooks: ModuleType) -> None:
 def test_results_pages_without_results(hooks: ModuleType, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(hooks, "RESULTS", tmp_path / "results")  # not even the folder
     files = hooks.results_files()
-    assert list(files) == ["results/index.md"]
+    assert list(files) == ["results/index.md", "results/scaled/index.md"]
     assert "No report yet" in files["results/index.md"]
+    assert "--recipe scaled" in files["results/scaled/index.md"]
     paper = hooks.compare_paper_page()
     assert "not yet run" in paper and "not reproduced" in paper
     assert not re.search(r"\d \(\d+ seeds?\)", paper)  # no number of ours
@@ -97,10 +98,16 @@ def test_results_pages_with_some_results(hooks: ModuleType, tmp_path: Path, monk
     (results / "README.md").write_text(
         "# Reproductions\n\nFigure: `tab9.png`. Data: `tab9.csv`.\n\nFigure: `tab5.png`.\n"
     )
+    (results / "scaled").mkdir()  # the scaled recipe's report, with its own figure
+    (results / "scaled" / "tab5.png").write_bytes(b"\x89PNG")
+    (results / "scaled" / "README.md").write_text("# Scaled\n\nFigures: `tab5.png`.\n")
     monkeypatch.setattr(hooks, "RESULTS", results)
     files = hooks.results_files()
     assert set(files) == {"results/index.md", "results/tab9.csv", "results/tab9.png",
-                          "results/tab1.csv"}  # fmt: skip
+                          "results/tab1.csv", "results/scaled/index.md",
+                          "results/scaled/tab5.png"}  # fmt: skip
+    assert "Figures: [`tab5.png`](tab5.png).\n\n![tab5.png](tab5.png)" in files[
+        "results/scaled/index.md"]  # fmt: skip
     page = files["results/index.md"]
     assert (
         "Figure: [`tab9.png`](tab9.png). Data: [`tab9.csv`](tab9.csv).\n\n![tab9.png](tab9.png)\n"
