@@ -104,6 +104,10 @@ for name in tab5 tab4-6 tab10 tab8 tab2-3 tab9 tab1 tab11; do
   OMP_NUM_THREADS=1 taskset -c 1 python -m atrous reproduce $name --recipe scaled
 done
 ```
+
+With more cores, run one such loop per core, each pinned to its own core and in another
+order: an experiment that one loop is writing is refused to the others (they go on to their
+next), and a network two experiments share is trained once (the second waits on its lock).
 """
 
 
