@@ -34,7 +34,7 @@ from atrous.experiments.decisions import benjamini_hochberg, paired_p_value
 from atrous.experiments.design import Claim, Experiment
 from atrous.experiments.design_file import Design
 from atrous.experiments.judge import UNTESTABLE, ClaimResult, Sorted
-from atrous.experiments.plots import VERDICT_COLOURS
+from atrous.experiments.plots import VERDICT_COLOURS, draw_interval
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,9 @@ def section(decisions: list[Decision], design: Design, figure: str = "") -> list
 
 def _draw(ax, result: ClaimResult | None, y: float, marker: str) -> None:
     """One recipe's interval of a claim at height ``y`` (a hollow marker: one pair)."""
-    if result is None or result.interval.n == 0:
-        return
-    iv, colour = result.interval, VERDICT_COLOURS[result.verdict]
-    if iv.n >= 2:
-        error = [[iv.mean - iv.low], [iv.high - iv.mean]]
-        ax.errorbar(iv.mean, y, xerr=error, fmt=marker, color=colour, capsize=2.5, ms=5)
-    else:
-        ax.plot(iv.mean, y, marker, mfc="none", color=colour, ms=5)
+    if result is not None:
+        colour = VERDICT_COLOURS[result.verdict]
+        draw_interval(ax, result.interval, y, colour, marker, capsize=2.5, ms=5)
 
 
 def plot_both(decisions: list[Decision], path: Path) -> Path:

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from atrous.experiments.claims import Interval, paired_interval
 from atrous.experiments.design import Claim
 from atrous.experiments.judge import UNTESTABLE, ClaimResult, Sorted
-from atrous.experiments.plots import VERDICT_COLOURS
+from atrous.experiments.plots import VERDICT_COLOURS, draw_interval
 
 
 def _iou(rows: Sorted, variant: str) -> dict[int, dict[str, float]]:
@@ -50,13 +50,11 @@ def class_intervals(rows: Sorted, claim: Claim) -> dict[str, Interval]:
 
 
 def _panel(ax, result: ClaimResult, intervals: dict[str, Interval]) -> None:
-    """One claim: a row per class, its interval coloured by the claim's verdict."""
+    """One claim: a row per class, its interval coloured by the claim's verdict (hollow: a
+    class with one pair)."""
     colour, names = VERDICT_COLOURS[result.verdict], list(intervals)
     for y, name in enumerate(names[::-1]):
-        iv = intervals[name]
-        if iv.n >= 2:
-            error = [[iv.mean - iv.low], [iv.high - iv.mean]]
-            ax.errorbar(iv.mean, y, xerr=error, fmt="o", color=colour, capsize=3, ms=4)
+        draw_interval(ax, intervals[name], y, colour, ms=4)
     ax.axvline(0, color="0.5", lw=0.8)
     ax.set_yticks(range(len(names)), names[::-1], fontsize=8)
     iv = result.interval

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from atrous.experiments.claims import mean_std
+from atrous.experiments.claims import Interval, mean_std
 from atrous.experiments.design import Experiment
 from atrous.experiments.judge import ClaimResult, sort_rows
 from atrous.experiments.paper import value as paper_value
@@ -66,19 +66,27 @@ def plot_experiment(
     return path
 
 
+def draw_interval(
+    ax: Any, iv: Interval, y: float, colour: str, marker: str = "o", capsize: float = 3,
+    ms: float | None = None,
+) -> None:  # fmt: skip
+    """A paired interval at height ``y``: its mean and 90% bar; a hollow marker for one pair,
+    nothing without pairs."""
+    if iv.n >= 2:
+        error = [[iv.mean - iv.low], [iv.high - iv.mean]]
+        ax.errorbar(iv.mean, y, xerr=error, fmt=marker, color=colour, capsize=capsize, ms=ms)
+    elif iv.n == 1:
+        ax.plot(iv.mean, y, marker, mfc="none", color=colour, ms=ms)
+
+
 def plot_summary(judged: dict[str, list[ClaimResult]], path: Path, recipe: str = "small") -> Path:
     """Every claim: our paired difference with its 90% interval, the paper's difference."""
     items = [(name, c) for name, results in judged.items() for c in results]
     fig = Figure(figsize=(9, 0.34 * len(items) + 1.6), layout="constrained")
     ax = fig.subplots()
     for i, (_, c) in enumerate(items):
-        y, iv = len(items) - 1 - i, c.interval
-        colour = VERDICT_COLOURS[c.verdict]
-        if iv.n >= 2:
-            error = [[iv.mean - iv.low], [iv.high - iv.mean]]
-            ax.errorbar(iv.mean, y, xerr=error, fmt="o", color=colour, capsize=3)
-        elif c.interval.n == 1:
-            ax.plot(c.interval.mean, y, "o", mfc="none", color=colour)
+        y = len(items) - 1 - i
+        draw_interval(ax, c.interval, y, VERDICT_COLOURS[c.verdict], capsize=3)
         ax.plot(c.paper_a - c.paper_b, y, "D", color="black", ms=4)
     ax.axvline(0, color="0.5", lw=0.8)
     labels = [f"{name}: {c.claim.describe()}" for name, c in items]
