@@ -10,8 +10,9 @@ from atrous.cli.common import interrupted
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from atrous.experiments.recheck import recheck
     from atrous.experiments.report import write_report
-    from atrous.experiments.runner import recheck, reproduce
+    from atrous.experiments.runner import reproduce
 
     if args.recheck:
         variant, _, seed = args.recheck.rpartition(":")

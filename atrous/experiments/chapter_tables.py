@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from atrous.experiments.budget import judged_claims, judged_rows
 from atrous.experiments.claims import mean_std
-from atrous.experiments.judge import judge, paper_of, sort_rows
+from atrous.experiments.judge import paper_of
 from atrous.experiments.paths import default_results
 from atrous.experiments.recipes import experiments_of
-from atrous.experiments.rows import read_rows
 
 
 def fmt(x: float) -> str:
@@ -28,7 +28,7 @@ def experiment_table(
     """A text table of one experiment: each variant, the paper's mIOU, ours (mean, sd, seeds)."""
     experiment = experiments_of(recipe)[name]
     results = Path(results or default_results(budget, recipe))
-    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
+    s = judged_rows(results, recipe, name, budget)
     lines = [f"{'variant':<16} {'paper':>7}  {'ours: mean':>10} {'sd':>5}  seeds"]
     for v in experiment.variants:
         runs = s.miou(v.name)
@@ -44,11 +44,9 @@ def claims_table(
     name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small"
 ) -> str:
     """A text table of one experiment's claims: the paper's difference, ours, the verdict."""
-    experiment = experiments_of(recipe)[name]
     results = Path(results or default_results(budget, recipe))
-    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
     lines = []
-    for c in judge(experiment, s, budget):
+    for c in judged_claims(results, recipe, name, budget)[1]:
         lines.append(f"{c.claim.describe()}: paper {c.paper_a - c.paper_b:+.2f}, ours "
                      f"{c.interval.describe()} -> {c.verdict}")  # fmt: skip
     return "\n".join(lines)
@@ -59,9 +57,8 @@ def describe_results(
 ) -> str:
     """What ``results`` holds for ``name``: how many of the planned runs, the table of
     variants and the claims (what the chapters print beside their live runs)."""
-    experiment = experiments_of(recipe)[name]
     results = Path(results or default_results(budget, recipe))
-    s = sort_rows(experiment, read_rows(Path(results) / f"{name}.csv"), budget)
+    s = judged_rows(results, recipe, name, budget)
     done, planned = len(s.current), len(s.current) + len(s.missing)
     if not done:
         return (f"{name}: no {budget}-budget results in {results} yet (0 of {planned} runs); "

@@ -107,14 +107,3 @@ def off_design(design: Design, rows: list[dict[str, Any]], where: str) -> list[s
     return [f"{where}: {r['variant']} seed {r['seed']} ran with recipe {r['recipe_hash']!r}, "
             f"data {r['data_hash']!r}; the design froze {frozen[0]!r}, {frozen[1]!r}"
             for r in rows if (r["recipe_hash"], r["data_hash"]) != frozen]  # fmt: skip
-
-
-def report_seeds(recipe: str, experiment: Experiment) -> dict[str, list[int]] | None:
-    """What a report counts as planned: the design's seeds for a designed recipe (none yet
-    while it is a draft or its claims have no seeds), None for the small recipe."""
-    if recipe == "small":
-        return None
-    design = load_design(design_path(recipe))
-    if not design.frozen or not any("seeds" in c for c in design.claims):
-        return {}
-    return claim_seeds(design, experiment)

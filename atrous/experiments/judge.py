@@ -23,6 +23,9 @@ from atrous.experiments.testability import Testability, claim_testability
 
 #: The verdict of a claim whose variants cannot differ at this scale.
 UNTESTABLE = "untestable at this scale"
+#: The verdict of a claim a design dropped: its pairs did not fit the CPU budget
+#: (:mod:`atrous.experiments.budget`).
+DROPPED = "dropped (budget)"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from atrous.experiments.claims import Interval, paired_interval
 from atrous.experiments.design import Claim
-from atrous.experiments.judge import UNTESTABLE, ClaimResult, Sorted
+from atrous.experiments.judge import DROPPED, UNTESTABLE, ClaimResult, Sorted
 from atrous.experiments.plots import VERDICT_COLOURS, draw_interval
 
 
@@ -66,7 +66,7 @@ def _panel(ax, result: ClaimResult, intervals: dict[str, Interval]) -> None:
 def plot_per_class(name: str, rows: Sorted, judged: list[ClaimResult], path: Path) -> Path | None:
     """The figure of the module docstring for experiment ``name``; None (and no file) when
     no claim has two pairs yet."""
-    shown = [r for r in judged if r.interval.n >= 2 and r.verdict != UNTESTABLE]
+    shown = [r for r in judged if r.interval.n >= 2 and r.verdict not in (UNTESTABLE, DROPPED)]
     if not shown:
         return None
     columns = min(3, len(shown))

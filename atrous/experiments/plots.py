@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from atrous.experiments.claims import Interval, mean_std
 from atrous.experiments.design import Experiment
-from atrous.experiments.judge import ClaimResult, sort_rows
+from atrous.experiments.judge import DROPPED, ClaimResult, sort_rows
 from atrous.experiments.paper import value as paper_value
 from atrous.training.run_folder import metrics_path, read_metrics
 
@@ -86,10 +86,12 @@ def plot_summary(judged: dict[str, list[ClaimResult]], path: Path, recipe: str =
     ax = fig.subplots()
     for i, (_, c) in enumerate(items):
         y = len(items) - 1 - i
-        draw_interval(ax, c.interval, y, VERDICT_COLOURS[c.verdict], capsize=3)
+        if c.verdict != DROPPED:
+            draw_interval(ax, c.interval, y, VERDICT_COLOURS[c.verdict], capsize=3)
         ax.plot(c.paper_a - c.paper_b, y, "D", color="black", ms=4)
     ax.axvline(0, color="0.5", lw=0.8)
-    labels = [f"{name}: {c.claim.describe()}" for name, c in items]
+    labels = [f"{name}: {c.claim.describe()}" + (f" ({c.verdict})" if c.verdict == DROPPED
+              else "") for name, c in items]  # fmt: skip
     ax.set_yticks(range(len(items))[::-1], labels, fontsize=7)
     ax.set_xlabel("mIOU difference A - B (points)\nblack diamond: the paper; dot and bar: "
                   "ours, 90% paired t-interval", fontsize=8)  # fmt: skip

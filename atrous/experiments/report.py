@@ -21,7 +21,6 @@ every mean and verdict, and counted as missing. Nothing is deleted.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -29,19 +28,19 @@ from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
 from atrous.experiments.both_recipes import Decision, decide, plot_both
 from atrous.experiments.both_recipes import section as both_section
+from atrous.experiments.budget import as_run, judged_claims, judged_rows, progress_section
 from atrous.experiments.chapter_tables import fmt
 from atrous.experiments.claims import mean_std
 from atrous.experiments.design import Experiment
 from atrous.experiments.design_file import Design, load_design
-from atrous.experiments.designed_runs import design_path, report_seeds
+from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
-from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
+from atrous.experiments.judge import ClaimResult, Sorted
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.per_class import plot_per_class
-from atrous.experiments.plan import variant_config
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
 from atrous.experiments.recipes import experiments_of
-from atrous.experiments.rows import read_rows, train_hash
+from atrous.experiments.rows import read_rows
 from atrous.experiments.testability import valid_tap_table
 from atrous.recipe.config import load_config
 from atrous.recipe.configs import recipe_path
@@ -169,31 +168,6 @@ def _experiment_section(
     return [*lines, ""]
 
 
-def _progress(sorted_rows: dict[str, Sorted], budget: str, recipe: str) -> list[str]:
-    """How many runs are done and what is left to train, at ``budget``."""
-    trainings, eval_seconds, to_train = {}, 0.0, set()
-    for name, s in sorted_rows.items():
-        for r in s.current.values():
-            trainings[r["train_hash"]] = r["train_seconds"]
-            eval_seconds += r["eval_seconds"]
-        for v, k in s.missing:
-            variant = experiments_of(recipe)[name].variant(v)
-            to_train.add(train_hash(variant_config(variant, k, budget), variant.replicas))
-    to_train -= set(trainings)
-    done = sum(len(s.current) for s in sorted_rows.values())
-    planned = done + sum(len(s.missing) for s in sorted_rows.values())
-    hours = (eval_seconds + sum(trainings.values())) / 3600
-    mean = mean_std(trainings.values())[0] if trainings else math.nan
-    left = (f"Still to train: {len(to_train)} networks, about {len(to_train) * mean / 3600:.1f} "
-            f"hours at the mean training time so far ({mean:.0f} s; the cascade at output "
-            f"stride 8 takes longer), plus their evaluations." if to_train
-            else "Every planned network is trained.")  # fmt: skip
-    return ["## Progress", "",
-            f"Runs done: {done} of {planned} planned at the {budget} budget ({planned - done} "
-            f"missing). Compute of the current rows: {hours:.2f} hours ({len(trainings)} "
-            f"trainings, each counted once, plus the evaluations). " + left, ""]  # fmt: skip
-
-
 def render_readme(
     results: str | Path | None = None, budget: str = "full", recipe: str = "small"
 ) -> tuple[str, dict[str, list[ClaimResult]]]:
@@ -212,10 +186,10 @@ def render_readme(
         if name == "fig4":
             lines += _fig4_section(results)
             continue
-        s = sorted_rows[name] = judged_rows(results, recipe, name, budget)
-        judged[name] = judge(experiment, s, budget)
+        s, judged[name] = judged_claims(results, recipe, name, budget)
+        sorted_rows[name] = s
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
-    lines += _progress(sorted_rows, budget, recipe)
+    lines += progress_section(sorted_rows, budget, recipe, results)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
         at = PREAMBLE.count("\n") + 1
         figure = BOTH_FIGURE if (results / BOTH_FIGURE).is_file() else ""
@@ -223,23 +197,14 @@ def render_readme(
     return "\n".join(lines), judged
 
 
-def judged_rows(results: Path, recipe: str, name: str, budget: str) -> Sorted:
-    """The rows of ``results/NAME.csv`` sorted against what is planned: the design's seeds
-    for a designed recipe at the full budget, else the default seeds."""
-    experiment = experiments_of(recipe)[name]
-    chosen = report_seeds(recipe, experiment) if budget == "full" else None
-    return sort_rows(experiment, read_rows(results / f"{name}.csv"), budget, chosen)
-
-
 def both_decisions(small: dict[str, list[ClaimResult]]) -> tuple[list[Decision], Design]:
     """Every claim on both recipes (:mod:`atrous.experiments.both_recipes`), from the small
     recipe's judged claims and the scaled rows; and the scaled design."""
     folder, scaled, rows = default_results("full", "scaled"), {}, {}
-    for name, experiment in experiments_of("scaled").items():
+    design = as_run(load_design(design_path("scaled")), folder)
+    for name in experiments_of("scaled"):
         if name != "fig4":
-            rows[name] = judged_rows(folder, "scaled", name, "full")
-            scaled[name] = judge(experiment, rows[name], "full")
-    design = load_design(design_path("scaled"))
+            rows[name], scaled[name] = judged_claims(folder, "scaled", name, "full", design)
     return decide(experiments_of("scaled"), small, scaled, rows, design), design
 
 

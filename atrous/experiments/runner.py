@@ -29,7 +29,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from tqdm import tqdm
 from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
 from atrous.base.locks import held_or_refuse, held_or_wait
+from atrous.experiments.budget import check_budget
 from atrous.experiments.design import BASE_RECIPE, BUDGETS, Experiment, Variant
 from atrous.experiments.designed_runs import designed
 from atrous.experiments.fig4 import write_fig4
@@ -56,7 +56,7 @@ from atrous.model.checkpoint import load_model
 from atrous.recipe.config import TrainConfig
 from atrous.recipe.configs import pretrained_path, recipe_path
 from atrous.training.loop import train
-from atrous.training.run_folder import has_checkpoint
+from atrous.training.run_folder import has_checkpoint, logged_seconds
 
 
 def _train_in_process(config: TrainConfig, run_dir: Path, progress: bool):
@@ -121,8 +121,11 @@ def trained_record(run_dir: Path) -> dict[str, Any] | None:
 def _train(
     config: TrainConfig, variant: Variant, seed: int, budget: str, run_dir: Path, progress: bool
 ) -> tuple[torch.nn.Module | None, dict[str, Any]]:
-    """Train the network of a run now; the model (None if it diverged) and its record."""
+    """Train the network of a run now; the model (None if it diverged) and its record (its
+    ``train_seconds`` include what a resumed run had spent before it stopped)."""
     tic = time.perf_counter()
+    if has_checkpoint(run_dir):
+        tic -= logged_seconds(run_dir, config.train.batch_size)
     try:
         if variant.replicas > 1:
             model = _train_with_torchrun(variant, seed, budget, run_dir, torch.get_num_threads())
@@ -228,7 +231,9 @@ def reproduce(
     chosen, design = designed(recipe, experiment, budget, seeds, pilot)
     path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
     with held_or_refuse(path, f"reproduce {name} (writing {path})"):
-        added = _run_all(experiment, path, (seeds, chosen), budget, only, store, progress, design)
+        guard = recipe if design and not pilot else ""  # designed runs keep to the budget
+        added = _run_all(experiment, path, (seeds, chosen), budget, only, store, progress,
+                         design, guard)  # fmt: skip
     if path.is_file():
         plot_experiment(experiment, read_rows(path), path.with_suffix(".png"), budget)
     return added
@@ -246,15 +251,18 @@ def results_folder(results: str | Path | None, budget: str, recipe: str = "small
 
 def _run_all(
     experiment: Experiment, path: Path, seeds: tuple[int | None, dict | None], budget: str,
-    only: Sequence[str], store: Path, progress: bool, design: dict[str, Any],
+    only: Sequence[str], store: Path, progress: bool, design: dict[str, Any], guard: str = "",
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Run every planned run without a current row in ``path``, appending a row as each ends."""
+    """Run every planned run without a current row in ``path``, appending a row as each ends;
+    with a ``guard`` recipe, none once that recipe's CPU budget is spent (AtrousError)."""
     name, added = experiment.name, []
     todo = runs_to_do(experiment, path, seeds[0], budget, only, seeds[1])
     if todo and experiment.variants[0].base != BASE_RECIPE:  # the scaled recipe's maps
         print(valid_tap_table(variant_config(experiment.variants[0], 0, budget)), file=sys.stderr)
     bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
     for variant, seed in bar:
+        if guard:
+            check_budget(guard, path.parent)
         bar.set_postfix(variant=variant.name, seed=seed)
         row = run_one(experiment, variant, seed, budget, store, progress=False, design=design)
         append_row(path, row)
@@ -263,38 +271,3 @@ def _run_all(
                    f"({row['status']}, {row['train_seconds']:.0f} s)", file=sys.stderr)  # fmt: skip
     bar.close()
     return added
-
-
-def recheck(
-    name: str, variant: str, seed: int, results: str | Path | None = None, budget: str = "full",
-    recipe: str = "small",
-) -> bool:  # fmt: skip
-    """Re-train and re-evaluate one committed row from scratch (in a temporary store) and
-    say whether it gives the same weights hash and mIOU; prints both. A mismatch on another
-    kind of machine (CPU model, threads, torch version) is reported but expected."""
-    experiments = experiments_of(recipe)
-    if name not in experiments or name == "fig4":
-        raise AtrousError(f"--recheck needs an experiment with runs, not {name!r}")
-    experiment = experiments[name]
-    v = experiment.variant(variant)
-    path = results_folder(results, budget, recipe) / f"{name}.csv"
-    key = config_hash(variant_config(v, seed, budget), v.replicas)
-    rows = [r for r in read_rows(path) if (r["variant"], r["seed"], r["config_hash"]) ==
-            (variant, seed, key)]  # fmt: skip
-    if not rows:
-        raise AtrousError(f"{path} has no current row of {variant} seed {seed} at the "
-                          f"{budget} budget; --recheck re-runs a row that exists (see "
-                          f"`python -m atrous report --budget {budget}`)")  # fmt: skip
-    row = rows[-1]
-    with tempfile.TemporaryDirectory() as store:
-        new = run_one(experiment, v, seed, budget, Path(store), progress=False)
-    same_kind = all(row[k] == new[k] for k in ("cpu", "threads", "torch", "precision"))
-    same = (row["weights_sha256"], row["miou"]) == (new["weights_sha256"], new["miou"])
-    for label, r in (("committed", row), ("re-run", new)):
-        print(f"{label:>9}: mIOU {r['miou']:.4f}, weights {r['weights_sha256'][:16]}, "
-              f"{r['cpu']}, {r['threads']} thread(s), torch {r['torch']}, {r['precision']}, "
-              f"commit {r['commit'][:12]}")  # fmt: skip
-    verdict = "the same" if same else "DIFFERENT"
-    kind = "the same kind of machine" if same_kind else "another kind of machine"
-    print(f"{verdict} weights hash and mIOU, on {kind}")
-    return same or not same_kind

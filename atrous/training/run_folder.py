@@ -55,6 +55,16 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def logged_seconds(run_dir: str | Path, batch_size: int) -> float:
+    """Seconds of training that the run's ``metrics.jsonl`` records (each record's images over
+    its images per second): what a run resumed from its checkpoint had already spent."""
+    seconds, before = 0.0, 0
+    for record in read_metrics(metrics_path(run_dir)):
+        seconds += (record["iteration"] - before) * batch_size / record["images_per_s"]
+        before = record["iteration"]
+    return seconds
+
+
 def write_metrics(path: str | Path, history: list[dict[str, float]]) -> None:
     """Write ``history`` as ``metrics.jsonl`` (one record a line), atomically."""
     write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in history))
