@@ -47,6 +47,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _add_reproduce(commands: argparse._SubParsersAction) -> None:
     from atrous.experiments.design import BUDGETS, RECIPES
+    from atrous.experiments.followups import FOLLOWUPS
     from atrous.experiments.registry import EXPERIMENTS
 
     reproduce = commands.add_parser(
@@ -56,7 +57,9 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
         "appending one row per (variant, seed) to RESULTS/NAME.csv; rows already there are "
         "skipped, so the same command continues an interrupted experiment.",
     )  # fmt: skip
-    reproduce.add_argument("name", choices=list(EXPERIMENTS), help="the experiment")
+    reproduce.add_argument("name", choices=[*EXPERIMENTS, *FOLLOWUPS["scaled"]],
+                           help="the experiment (or, with --recipe scaled, an exploratory "
+                           "follow-up: atrous/experiments/followups.py)")  # fmt: skip
     reproduce.add_argument("--seeds", type=int, default=None,
                            help="seeds of every variant a claim compares (default: 3 at the "
                            "full budget, 1 at quick); the other variants get one")  # fmt: skip
@@ -83,6 +86,10 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                            "scaled: the paper's ratios and a pre-trained backbone "
                            "(results/scaled/)")  # fmt: skip
     reproduce.set_defaults(func=_reproduce)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    from atrous.experiments.design import BUDGETS, RECIPES
 
     report = commands.add_parser(
         "report", help="write results/README.md and the figures from the results CSVs"
@@ -214,6 +221,7 @@ def _add_design(commands: argparse._SubParsersAction) -> None:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``reproduce``, ``report``, ``pretrain``, ``cues`` and ``design``."""
     _add_reproduce(commands)
+    _add_report(commands)
     _add_pretrain(commands)
     _add_cues(commands)
     _add_design(commands)

@@ -35,7 +35,8 @@ from atrous.experiments.design import Experiment
 from atrous.experiments.design_file import Design, load_design
 from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
-from atrous.experiments.judge import ClaimResult, Sorted
+from atrous.experiments.followups import FOLLOWUPS, FollowUp
+from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.per_class import plot_per_class
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
@@ -168,6 +169,24 @@ def _experiment_section(
     return [*lines, ""]
 
 
+def _followup_section(
+    name: str, followup: FollowUp, results: Path, budget: str, notes: dict[str, str]
+) -> list[str]:  # fmt: skip
+    """An exploratory follow-up (:mod:`atrous.experiments.followups`): what it tests, its runs
+    and claim, from ``exploratory/NAME.csv``; outside the family."""
+    experiment, folder = followup.at(budget), results / "exploratory"
+    chosen = {v.name: list(range(followup.seeds)) for v in experiment.variants}
+    s = sort_rows(experiment, read_rows(folder / f"{name}.csv"), budget,
+                  chosen if budget == "full" else None)  # fmt: skip
+    lines = [f"## {name}: {experiment.title} (exploratory, outside the family)", "",
+             f"Follows *{followup.follows}*. The reason it tests: {followup.reason}. If that is "
+             f"the reason, {followup.predicts}. Committed before its runs (`python -m atrous "
+             f"reproduce {name} --recipe scaled`); not in the Benjamini-Hochberg family or "
+             f"the budget.", ""]  # fmt: skip
+    section = _experiment_section(name, experiment, s, judge(experiment, s, budget), folder, notes)
+    return lines + [line.replace(f"`{name}", f"`exploratory/{name}") for line in section]
+
+
 def render_readme(
     results: str | Path | None = None, budget: str = "full", recipe: str = "small"
 ) -> tuple[str, dict[str, list[ClaimResult]]]:
@@ -189,6 +208,8 @@ def render_readme(
         s, judged[name] = judged_claims(results, recipe, name, budget)
         sorted_rows[name] = s
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
+    for name, followup in FOLLOWUPS[recipe].items():
+        lines += _followup_section(name, followup, results, budget, notes)
     lines += progress_section(sorted_rows, budget, recipe, results)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
         at = PREAMBLE.count("\n") + 1

@@ -44,6 +44,7 @@ from atrous.experiments.budget import check_budget
 from atrous.experiments.design import BASE_RECIPE, BUDGETS, Experiment, Variant
 from atrous.experiments.designed_runs import designed
 from atrous.experiments.fig4 import write_fig4
+from atrous.experiments.followups import FOLLOWUPS, followup_runs
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.plan import runs_to_do, variant_config, variant_overrides
 from atrous.experiments.plots import plot_experiment
@@ -212,26 +213,31 @@ def reproduce(
 
     ``recipe`` picks the experiments (:mod:`atrous.experiments.recipes`), and a recipe with a
     design runs what its frozen design says (``pilot``: its pilot, into ``pilot/``:
-    :mod:`atrous.experiments.designed_runs`); ``results`` defaults to the recipe's folder
-    (:func:`atrous.experiments.paths.default_results`) and ``store`` (the trained networks)
-    to ``runs/reproduce/<budget>``.
+    :mod:`atrous.experiments.designed_runs`), or one of its exploratory follow-ups, into
+    ``exploratory/`` (:mod:`atrous.experiments.followups`); ``results`` defaults to the
+    recipe's folder (:func:`atrous.experiments.paths.default_results`) and ``store`` (the
+    trained networks) to ``runs/reproduce/<budget>``.
     """
-    experiments = experiments_of(recipe)
-    if name not in experiments:
+    experiments, followup = experiments_of(recipe), FOLLOWUPS[recipe].get(name)
+    if name not in experiments and followup is None:
         raise AtrousError(f"unknown experiment {name!r}; the experiments are: "
-                          f"{', '.join(experiments)}")  # fmt: skip
-    experiment = experiments[name]
+                          f"{', '.join([*experiments, *FOLLOWUPS[recipe]])}")  # fmt: skip
     if budget not in BUDGETS:
         raise AtrousError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
+    experiment = followup.at(budget) if followup else experiments[name]
     folder = results_folder(results, budget, recipe)
     store = Path(store or default_store(budget))
     if name == "fig4":
         write_fig4(folder)
         return []
-    chosen, design = designed(recipe, experiment, budget, seeds, pilot)
-    path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
+    if followup:  # exploratory: outside the design's family and budget
+        chosen, design = followup_runs(followup, recipe, budget, seeds, pilot)
+        path = folder / "exploratory" / f"{name}.csv"
+    else:
+        chosen, design = designed(recipe, experiment, budget, seeds, pilot)
+        path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
     with held_or_refuse(path, f"reproduce {name} (writing {path})"):
-        guard = recipe if design and not pilot else ""  # designed runs keep to the budget
+        guard = recipe if design and not (pilot or followup) else ""  # the design's budget
         added = _run_all(experiment, path, (seeds, chosen), budget, only, store, progress,
                          design, guard)  # fmt: skip
     if path.is_file():
