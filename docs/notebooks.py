@@ -214,6 +214,15 @@ def _reader_folder(call: ast.Call, path, is_results, rooted) -> set[str] | None:
     return set() if names is None else {f"{n}/" if n else "" for n in names}
 
 
+def _designed_reads(prefix: str) -> set[str]:
+    """What a reader of a designed recipe's folder (``"scaled/"``) also reads: its design and,
+    for the budget spent (:mod:`atrous.experiments.budget`), every experiment's and pilot's rows."""
+    from atrous.experiments.recipes import experiments_of  # light: no torch
+
+    names = [n for n in experiments_of(prefix.strip("/")) if n != "fig4"]
+    return {f"{prefix}design.toml", *(f"{prefix}{d}{n}.csv" for n in names for d in ("", "pilot/"))}
+
+
 def results_read(chapter: Path) -> list[str]:
     """The files of ``results/`` that ``chapter``'s code reads, as names (``tab1.csv``),
     sorted. Raises :class:`UnresolvedResults` naming the line of a use of ``RESULTS`` it
@@ -277,6 +286,7 @@ def results_read(chapter: Path) -> list[str]:
             if names is None or not prefixes:
                 raise fail(node, f"{node.func.id}")
             found |= {f"{p}{pattern.format(name)}" for p in prefixes for name in names}
+            found |= {f for p in prefixes if p for f in _designed_reads(p)}
             folders |= {id(a) for a in [*node.args, *(k.value for k in node.keywords)]}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             match = _RESULTS_STRING.match(node.value)
