@@ -226,3 +226,28 @@ def test_new_files_record_the_pretrained_backbone_and_old_ones_keep_their_header
         match = "pretrained_sha256" if schema == COLUMNS else "recipe_hash, data_hash"
         with pytest.raises(AtrousError, match=f"begun before rows recorded {match}"):
             append_row(old, {**row, "recipe_hash": "r", "data_hash": "d"})
+
+
+@pytest.mark.parametrize("recipe", ["small", "scaled"])
+def test_every_committed_note_names_a_claim_that_does_not_agree(recipe):
+    """A note whose key names no claim (a typo) would never be printed: every key of a
+    recipe's ``notes.toml`` is "NAME: claim" of one of its claims, and the report prints
+    notes only where the claim does not agree, so a note beside an agreement is dead text."""
+    from atrous.base.tables import read_toml
+    from atrous.experiments.budget import judged_claims
+    from atrous.experiments.recipes import experiments_of
+
+    folder = RESULTS if recipe == "small" else RESULTS / "scaled"
+    path = folder / "notes.toml"
+    if not path.is_file():
+        pytest.skip(f"{path} is not written yet")
+    verdicts = {}
+    for name in experiments_of(recipe):
+        if name != "fig4":
+            for c in judged_claims(folder, recipe, name, "full")[1]:
+                verdicts[f"{name}: {c.claim.describe()}"] = c.verdict
+    notes = read_toml(path)
+    assert set(notes) <= set(verdicts), set(notes) - set(verdicts)
+    assert all(isinstance(text, str) and len(text) > 40 for text in notes.values())
+    if recipe == "scaled":  # written once a claim's pairs are in; the small rows are old
+        assert not [k for k in notes if verdicts[k] == "agrees"]
