@@ -112,7 +112,11 @@ def test_every_committed_scaled_row_ran_under_the_frozen_design():
     folder = committed_results() / "scaled"
     design = load_design(folder / "design.toml")
     problems = []
-    for path in [*folder.glob("*.csv"), *folder.glob("pilot/*.csv")]:
+    for path in [
+        *folder.glob("*.csv"),
+        *folder.glob("pilot/*.csv"),
+        *folder.glob("exploratory/*.csv"),
+    ]:
         if path.name == "fig4.csv":  # the oracle's table, not runs
             continue
         rows = read_rows(path)
