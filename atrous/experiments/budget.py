@@ -3,8 +3,9 @@
 ``results/scaled/design.toml`` sized its runs to fit ``[statistics] cpu_hours`` (single-thread
 CPU hours, pre-training and pilot included) and says what happens if they cost more than
 its projection: once the budget is spent no new run starts (:func:`check_budget`, which
-``reproduce`` calls before each designed run), and every claim still short of its pairs is
-reported as dropped (:func:`as_run`), like a claim the allocation dropped. The loop of
+``reproduce`` calls before each designed run; a run under way finishes, so each process may
+end one run past it), and every claim still short of its pairs is reported as dropped
+(:func:`as_run`), like a claim the allocation dropped. The loop of
 ``results/scaled/README.md`` runs the experiments of the last-dropped claims first, so the
 claims a short budget loses are the first-listed ones.
 
@@ -62,7 +63,7 @@ class Spent:
     def describe(self) -> str:
         return (f"{self.total:.2f} of the design's {self.budget:g} CPU hours spent "
                 f"(pre-training {self.pretraining:.2f}, pilot {self.pilot:.2f}, designed "
-                f"runs {self.runs:.2f})")  # fmt: skip
+                f"runs {self.runs:.2f}; {max(self.budget - self.total, 0):.2f} left)")  # fmt: skip
 
 
 def row_hours(rows: Iterable[dict[str, Any]]) -> float:
