@@ -132,3 +132,23 @@ def test_a_resumed_run_knows_the_seconds_its_log_records(
     write_metrics(folder / "metrics.jsonl", history)
     assert logged_seconds(folder, batch) == pytest.approx(sum(intervals))
     assert logged_seconds(tmp_path_factory.mktemp("empty"), batch) == 0.0
+
+
+def test_a_report_after_the_budget_names_the_dropped_claims_and_draws_the_rest(
+    tmp_path, monkeypatch
+):
+    """The whole report on rows of a spent budget: the table says dropped, the figures
+    leave the dropped claim's interval out (no colour for it), nothing fails."""
+    from atrous.experiments.report import write_report
+
+    design = (committed_results() / "scaled" / "design.toml").read_text()
+    assert "cpu_hours = 16 " in design
+    (tmp_path / "design.toml").write_text(design.replace("cpu_hours = 16 ", "cpu_hours = 0.5 "))
+    monkeypatch.setattr(budget_module, "design_path", lambda recipe: tmp_path / "design.toml")
+    results = tmp_path / "results"
+    _write(results, {"mg124": 6, "mg111": 5, "mg124-pooling": 3})
+    readme = write_report(results, recipe="scaled", store=tmp_path / "store").read_text()
+    row = next(line for line in readme.splitlines() if "mg124-pooling better than mg124:" in line)
+    assert row.endswith(f"| **{DROPPED}** |")
+    assert "It is spent: no new run starts" in readme
+    assert (results / "summary.png").is_file() and (results / "tab5-classes.png").is_file()

@@ -104,13 +104,18 @@ def _claim_of(recipe: str, entry: dict[str, Any]) -> tuple[str, Any]:
     return name, next(c for c in experiment.claims if f"{name}: {c.describe()}" == entry["claim"])
 
 
-def pairs(design: Design, entry: dict[str, Any], results: Path) -> int:
-    """How many of the claim ``entry``'s designed seeds have a current row of both variants."""
+def pairs(
+    design: Design, entry: dict[str, Any], results: Path, cache: dict[str, Sorted] | None = None
+) -> int:
+    """How many of the claim ``entry``'s designed seeds have a current row of both variants
+    (``cache``: the experiments' sorted rows, kept across calls)."""
     name, claim = _claim_of(design.recipe, entry)
-    experiment = experiments_of(design.recipe)[name]
-    s = sort_rows(experiment, read_rows(results / f"{name}.csv"), "full",
-                  claim_seeds(design, experiment))  # fmt: skip
-    a, b = s.miou(claim.a), s.miou(claim.b)
+    cache = {} if cache is None else cache
+    if name not in cache:
+        experiment = experiments_of(design.recipe)[name]
+        cache[name] = sort_rows(experiment, read_rows(results / f"{name}.csv"), "full",
+                                claim_seeds(design, experiment))  # fmt: skip
+    a, b = cache[name].miou(claim.a), cache[name].miou(claim.b)
     return sum(1 for k in range(int(entry["seeds"])) if k in a and k in b)
 
 
@@ -122,10 +127,19 @@ def as_run(design: Design, results: str | Path | None = None) -> Design:
     folder = Path(results or default_results("full", design.recipe))
     if not spent(design.recipe, folder, design).exhausted:
         return design
+    cache: dict[str, Sorted] = {}
     claims = [{**c, "dropped": "budget"}
-              if not c.get("dropped") and pairs(design, c, folder) < int(c["seeds"]) else c
-              for c in design.claims]  # fmt: skip
+              if not c.get("dropped") and pairs(design, c, folder, cache) < int(c["seeds"])
+              else c for c in design.claims]  # fmt: skip
     return dataclasses.replace(design, claims=claims)
+
+
+def design_as_run(recipe: str, results: str | Path | None, budget: str) -> Design | None:
+    """:func:`as_run` of ``recipe``'s design for rows of ``budget`` in ``results``; None where
+    no design decides (the small recipe, a quick budget)."""
+    if recipe == "small" or budget != "full":
+        return None
+    return as_run(load_design(design_path(recipe)), results)
 
 
 def judged_rows(
@@ -134,9 +148,9 @@ def judged_rows(
     """The rows of ``results/NAME.csv`` sorted against what is planned: for a designed recipe
     at the full budget the seeds of ``design`` as run (:func:`as_run`), else the defaults."""
     experiment = experiments_of(recipe)[name]
-    if recipe == "small" or budget != "full":
+    design = design or design_as_run(recipe, results, budget)
+    if design is None:
         return sort_rows(experiment, read_rows(results / f"{name}.csv"), budget)
-    design = design or as_run(load_design(design_path(recipe)), results)
     chosen = {}
     if design.frozen and any("seeds" in c for c in design.claims):
         chosen = claim_seeds(design, experiment)
@@ -148,8 +162,7 @@ def judged_claims(
 ) -> tuple[Sorted, list[ClaimResult]]:
     """:func:`judged_rows` and every claim of experiment ``name`` judged on them; a claim the
     design (or its spent budget) dropped says so (:data:`DROPPED`) unless it is untestable."""
-    if recipe != "small" and budget == "full":
-        design = design or as_run(load_design(design_path(recipe)), results)
+    design = design or design_as_run(recipe, results, budget)
     s = judged_rows(results, recipe, name, budget, design)
     judged = judge(experiments_of(recipe)[name], s, budget)
     if design is None:

@@ -28,7 +28,13 @@ from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
 from atrous.experiments.both_recipes import Decision, decide, plot_both
 from atrous.experiments.both_recipes import section as both_section
-from atrous.experiments.budget import as_run, judged_claims, judged_rows, progress_section
+from atrous.experiments.budget import (
+    as_run,
+    design_as_run,
+    judged_claims,
+    judged_rows,
+    progress_section,
+)
 from atrous.experiments.chapter_tables import fmt
 from atrous.experiments.claims import mean_std
 from atrous.experiments.design import Experiment
@@ -196,6 +202,7 @@ def render_readme(
     notes = _notes(results)
     preamble = PREAMBLE if recipe == "small" else PREAMBLE_SCALED
     lines, judged, sorted_rows = preamble.splitlines() + [""], {}, {}
+    design = design_as_run(recipe, results, budget)  # once: it reads every experiment's rows
     if recipe != "small":  # what the recipe's maps let each atrous layer see
         table = valid_tap_table(load_config(recipe_path(recipe)))
         lines += ["## The maps", "", "The base recipe's atrous layers (`reproduce` prints "
@@ -205,7 +212,7 @@ def render_readme(
         if name == "fig4":
             lines += _fig4_section(results)
             continue
-        s, judged[name] = judged_claims(results, recipe, name, budget)
+        s, judged[name] = judged_claims(results, recipe, name, budget, design)
         sorted_rows[name] = s
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
     for name, followup in FOLLOWUPS[recipe].items():
@@ -268,13 +275,14 @@ def write_report(
     if not overwrite:
         _check_not_fewer(results / "README.md", text)
     results.mkdir(parents=True, exist_ok=True)
+    design = design_as_run(recipe, results, budget)
     for name, experiment in experiments_of(recipe).items():
         rows = read_rows(results / f"{name}.csv") if name != "fig4" else []
         if rows:
             plot_experiment(experiment, rows, results / f"{name}.png", budget)
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
-            plot_per_class(name, judged_rows(results, recipe, name, budget), judged[name],
-                           results / f"{name}-classes.png")  # fmt: skip
+            plot_per_class(name, judged_rows(results, recipe, name, budget, design),
+                           judged[name], results / f"{name}-classes.png")  # fmt: skip
     if any(judged.values()):
         plot_summary(judged, results / "summary.png", recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
