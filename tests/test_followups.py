@@ -68,9 +68,16 @@ def test_a_follow_up_runs_its_own_seeds_into_exploratory_outside_the_design(tmp_
     key = ("variant", "seed", "weights_sha256", "recipe_hash")
     assert [[r[k] for k in key] for r in written] == [[r[k] for k in key] for r in rows]
     assert not (tmp_path / "tab2-3.csv").exists()
+    short = reproduce("tab2-3", recipe="scaled", budget="quick", results=tmp_path,
+                      store=tmp_path / "store", only=["deep-block4", "deep-block7"],
+                      progress=False)  # fmt: skip
+    miou = {r["variant"]: r["miou"] for r in [*rows, *short]}  # the names differ
+    moved = (miou["deep-block7-long"] - miou["deep-block4-long"]) - (
+        miou["deep-block7"] - miou["deep-block4"])  # fmt: skip
     text, _ = render_readme(tmp_path, "quick", "scaled")
     section = text[text.index("## tab2-3-long") : text.index("## Progress")]
     assert "(exploratory, outside the family)" in section
     assert "Follows *tab2-3: deep-block7 better than deep-block4*" in section
     assert "Runs: 2 of 2 planned done." in section
     assert "Figures: `exploratory/tab2-3-long.png`" in section
+    assert f"((A - B) here minus (A - B) there): {moved:+.2f} (1 pair, no interval)." in section

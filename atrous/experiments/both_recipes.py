@@ -30,11 +30,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from atrous.experiments.allocation import claim_effect
+from atrous.experiments.budget import as_run, judged_claims
 from atrous.experiments.decisions import benjamini_hochberg, paired_p_value
 from atrous.experiments.design import Claim, Experiment
-from atrous.experiments.design_file import Design
+from atrous.experiments.design_file import Design, load_design
+from atrous.experiments.designed_runs import design_path
 from atrous.experiments.judge import UNTESTABLE, ClaimResult, Sorted
+from atrous.experiments.paths import default_results
 from atrous.experiments.plots import VERDICT_COLOURS, draw_interval
+from atrous.experiments.recipes import experiments_of
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,17 @@ def decide(
     rejected = benjamini_hochberg([1.0 if math.isnan(d.p) else d.p for d in family], q)
     decided = {d.name for d, r in zip(family, rejected, strict=True) if r}
     return [Decision(**{**d.__dict__, "rejected": d.name in decided}) for d in out]
+
+
+def decisions_of(small: dict[str, list[ClaimResult]]) -> tuple[list[Decision], Design]:
+    """:func:`decide` for the committed scaled rows (judged as the design ran: :mod:`atrous.
+    experiments.budget`) beside the small recipe's judged claims; and the scaled design."""
+    folder, scaled, rows = default_results("full", "scaled"), {}, {}
+    design = as_run(load_design(design_path("scaled")), folder)
+    for name in experiments_of("scaled"):
+        if name != "fig4":
+            rows[name], scaled[name] = judged_claims(folder, "scaled", name, "full", design)
+    return decide(experiments_of("scaled"), small, scaled, rows, design), design
 
 
 def _interval(result: ClaimResult | None) -> str:

@@ -26,19 +26,18 @@ from pathlib import Path
 
 from atrous.base.errors import AtrousError
 from atrous.base.tables import read_toml
-from atrous.experiments.both_recipes import Decision, decide, plot_both
+from atrous.experiments.both_recipes import decisions_of, plot_both
 from atrous.experiments.both_recipes import section as both_section
 from atrous.experiments.budget import (
-    as_run,
     design_as_run,
     judged_claims,
     judged_rows,
     progress_section,
 )
 from atrous.experiments.chapter_tables import fmt
-from atrous.experiments.claims import mean_std
-from atrous.experiments.design import Experiment
-from atrous.experiments.design_file import Design, load_design
+from atrous.experiments.claims import mean_std, paired_interval
+from atrous.experiments.design import Claim, Experiment
+from atrous.experiments.design_file import Design
 from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
 from atrous.experiments.followups import FOLLOWUPS, FollowUp
@@ -176,7 +175,8 @@ def _experiment_section(
 
 
 def _followup_section(
-    name: str, followup: FollowUp, results: Path, budget: str, notes: dict[str, str]
+    name: str, followup: FollowUp, results: Path, budget: str, notes: dict[str, str],
+    recipe: str, design: Design | None,
 ) -> list[str]:  # fmt: skip
     """An exploratory follow-up (:mod:`atrous.experiments.followups`): what it tests, its runs
     and claim, from ``exploratory/NAME.csv``; outside the family."""
@@ -190,7 +190,20 @@ def _followup_section(
              f"reproduce {name} --recipe scaled`); not in the Benjamini-Hochberg family or "
              f"the budget.", ""]  # fmt: skip
     section = _experiment_section(name, experiment, s, judge(experiment, s, budget), folder, notes)
-    return lines + [line.replace(f"`{name}", f"`exploratory/{name}") for line in section]
+    section = [line.replace(f"`{name}", f"`exploratory/{name}") for line in section]
+    designed, text = followup.follows.split(": ", 1)
+    base = next(c for c in experiments_of(recipe)[designed].claims if c.describe() == text)
+    there = judged_rows(results, recipe, designed, budget, design)
+    change = paired_interval(_differences(s, experiment.claims[0]), _differences(there, base))
+    moved = (f"How the difference moved from the designed runs, seed by seed ((A - B) here "
+             f"minus (A - B) there): {change.describe()}.")  # fmt: skip
+    return [*lines, *section, moved, ""]
+
+
+def _differences(rows: Sorted, claim: Claim) -> dict[int, float]:
+    """seed -> mIOU of ``claim.a`` minus ``claim.b``, where both have the seed."""
+    a, b = rows.miou(claim.a), rows.miou(claim.b)
+    return {k: a[k] - b[k] for k in a if k in b}
 
 
 def render_readme(
@@ -216,24 +229,13 @@ def render_readme(
         sorted_rows[name] = s
         lines += _experiment_section(name, experiment, s, judged[name], results, notes)
     for name, followup in FOLLOWUPS[recipe].items():
-        lines += _followup_section(name, followup, results, budget, notes)
+        lines += _followup_section(name, followup, results, budget, notes, recipe, design)
     lines += progress_section(sorted_rows, budget, recipe, results)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
         at = PREAMBLE.count("\n") + 1
         figure = BOTH_FIGURE if (results / BOTH_FIGURE).is_file() else ""
-        lines[at:at] = both_section(*both_decisions(judged), figure)
+        lines[at:at] = both_section(*decisions_of(judged), figure)
     return "\n".join(lines), judged
-
-
-def both_decisions(small: dict[str, list[ClaimResult]]) -> tuple[list[Decision], Design]:
-    """Every claim on both recipes (:mod:`atrous.experiments.both_recipes`), from the small
-    recipe's judged claims and the scaled rows; and the scaled design."""
-    folder, scaled, rows = default_results("full", "scaled"), {}, {}
-    design = as_run(load_design(design_path("scaled")), folder)
-    for name in experiments_of("scaled"):
-        if name != "fig4":
-            rows[name], scaled[name] = judged_claims(folder, "scaled", name, "full", design)
-    return decide(experiments_of("scaled"), small, scaled, rows, design), design
 
 
 def finished_runs(readme: str) -> dict[str, int]:
@@ -286,7 +288,7 @@ def write_report(
     if any(judged.values()):
         plot_summary(judged, results / "summary.png", recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
-        plot_both(both_decisions(judged)[0], results / BOTH_FIGURE)
+        plot_both(decisions_of(judged)[0], results / BOTH_FIGURE)
     text, _ = render_readme(results, budget, recipe)  # again: it names the figures now there
     path = results / "README.md"
     path.write_text(text)
