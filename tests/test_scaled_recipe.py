@@ -77,3 +77,29 @@ def test_a_scaled_experiment_runs_at_the_quick_budget(tmp_path, monkeypatch, cap
     assert (tmp_path / "runs" / "reproduce-quick" / "scaled" / "tab9.csv").is_file()
     assert not (tmp_path / "runs" / "render-cache").exists()  # quick never renders a split
     assert "valid taps of each atrous layer" in capsys.readouterr().err
+
+
+def test_the_scaled_notes_give_the_maps_the_oracle_computes():
+    """The scaled experiments' own notes (not the small recipe's, which name 128-pixel
+    scenes and crops 97 and 65) state map sizes; they are the ones the runs have."""
+    from atrous.experiments.scaled import NOTES
+    from atrous.experiments.testability import feature_map
+
+    scaled = experiments_of("scaled")
+    for name in NOTES:
+        assert scaled[name].notes == NOTES[name] and "128-pixel" not in NOTES[name]
+
+    def maps(name: str, variant: str):
+        return run_maps(variant_config(scaled[name].variant(variant), 0, "full"))
+
+    network = variant_config(scaled["tab1"].variant("os8"), 0, "full").network
+    os128, os256 = maps("tab1", "os128"), maps("tab1", "os256")
+    assert os128.train[0] == os128.eval[0] and os256.train[0] == os256.eval[0]
+    paper = feature_map(network, 513, 128), feature_map(network, 513, 256)
+    assert (f"{os128.eval[0]} x {os128.eval[0]} feature maps at output stride 128 and "
+            f"{os256.eval[0]} x {os256.eval[0]} at 256") in NOTES["tab1"]  # fmt: skip
+    assert f"give {paper[0]} x {paper[0]} and {paper[1]} x {paper[1]}." in NOTES["tab1"]
+    base, small = maps("tab8", "base").train[0], maps("tab8", "crop129").train[0]
+    paper = feature_map(network, 513, 16), feature_map(network, 321, 16)
+    assert (f"training maps {base} x {base} and {small} x {small}; the paper's {paper[0]} x "
+            f"{paper[0]} and {paper[1]} x {paper[1]}") in NOTES["tab8"]  # fmt: skip
