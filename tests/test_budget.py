@@ -152,3 +152,13 @@ def test_a_report_after_the_budget_names_the_dropped_claims_and_draws_the_rest(
     assert row.endswith(f"| **{DROPPED}** |")
     assert "It is spent: no new run starts" in readme
     assert (results / "summary.png").is_file() and (results / "tab5-classes.png").is_file()
+    from atrous.experiments.chapter_tables import describe_results
+
+    text = describe_results("tab11", results, recipe="scaled")  # no rows, its claims dropped
+    assert "no full-budget runs planned" in text and "the design dropped its claims" in text
+    claims = budget_module.experiments_of("scaled")["tab11"].claims
+    assert text.count(f"-> {DROPPED}") == len(claims) == 2
+    monkeypatch.setattr(budget_module, "design_path", lambda recipe: tmp_path / "none.toml")
+    (tmp_path / "none.toml").write_text(design)  # the real budget: nothing dropped yet
+    assert "`python -m atrous reproduce tab11 --recipe scaled` makes them" in describe_results(
+        "tab11", results, recipe="scaled")  # fmt: skip

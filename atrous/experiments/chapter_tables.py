@@ -61,8 +61,13 @@ def describe_results(
     s = judged_rows(results, recipe, name, budget)
     done, planned = len(s.current), len(s.current) + len(s.missing)
     if not done:
+        if not planned and recipe != "small":  # the design (or its spent budget) dropped them
+            return (f"{name}: no {budget}-budget runs planned in {results}: the design dropped "
+                    f"its claims\n\n{claims_table(name, results, budget, recipe)}")  # fmt: skip
+        command = f"python -m atrous reproduce {name}" + (f" --recipe {recipe}"
+                                                          if recipe != "small" else "")  # fmt: skip
         return (f"{name}: no {budget}-budget results in {results} yet (0 of {planned} runs); "
-                f"`python -m atrous reproduce {name}` makes them.")  # fmt: skip
+                f"`{command}` makes them.")  # fmt: skip
     state = "complete" if not s.missing else "INCOMPLETE, so far"
     return (
         f"{name}: {budget}-budget results, {state}: {done} of {planned} runs\n\n"
