@@ -210,6 +210,7 @@ class TrainTransform:
             raise AtrousError("mean and std must hold 3 values (R, G, B)")
         self.scale_range = (float(low), float(high))
         self.flip, self.mean, self.std = bool(flip), tuple(mean), tuple(std)
+        self._mean, self._std = (torch.tensor(v).view(3, 1, 1) for v in (self.mean, self.std))
         self._generator = _OwnGenerator(seed)
 
     def __repr__(self) -> str:
@@ -238,20 +239,22 @@ class TrainTransform:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`pad` (with the mean pixel), :func:`hflip` when ``flip``, :func:`normalize`
         and :func:`label_tensor` in one pass, bit for bit: the padding normalises to exactly 0,
-        so only the image's own pixels are computed, straight into their (flipped) place."""
+        so only the image's own pixels are computed, straight into their (flipped) place in
+        the (3, H, W) output."""
         h, w = label.shape
         out_h, out_w = max(h, self.crop_size[0]), max(w, self.crop_size[1])
-        out = torch.zeros(out_h, out_w, 3)  # (H, W, 3), made (3, H, W) at the end
+        out = torch.zeros(3, out_h, out_w)
         out_label = torch.full((out_h, out_w), IGNORE_INDEX, dtype=torch.int64)
         pixels = torch.from_numpy(np.require(image, requirements=("C", "W")))  # memmaps: read-only
-        classes = label_tensor(label)
+        pixels, classes = pixels.permute(2, 0, 1), label_tensor(label)
         cols = slice(out_w - w, out_w) if flip else slice(0, w)
         if flip:
-            pixels, classes = pixels.flip(1), classes.flip(1)
-        out[:h, cols] = pixels
-        out[:h, cols].sub_(torch.tensor(self.mean)).div_(torch.tensor(self.std))
+            pixels, classes = pixels.flip(2), classes.flip(1)
+        region = out[:, :h, cols]
+        region.copy_(pixels)
+        region.sub_(self._mean).div_(self._std)
         out_label[:h, cols] = classes
-        return out.permute(2, 0, 1).contiguous(), out_label
+        return out, out_label
 
 
 class EvalTransform:
