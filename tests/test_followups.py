@@ -81,3 +81,31 @@ def test_a_follow_up_runs_its_own_seeds_into_exploratory_outside_the_design(tmp_
     assert "Runs: 2 of 2 planned done." in section
     assert "Figures: `exploratory/tab2-3-long.png`" in section
     assert f"((A - B) here minus (A - B) there): {moved:+.2f} (1 pair, no interval)." in section
+
+
+@pytest.mark.parametrize("name", sorted(FOLLOWUPS["scaled"]))
+def test_a_follow_up_was_committed_before_its_runs(name):
+    """Every committed row of a follow-up ran at a commit that descends from the one that
+    added the follow-up (``designed_at``), so its design came before any of its outcomes."""
+    import shutil
+    import subprocess
+
+    from atrous.experiments.paths import committed_results
+
+    followup = FOLLOWUPS["scaled"][name]
+    root = committed_results().parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("needs the git history")
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=root,
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+    if shallow != "false":
+        pytest.skip("needs the whole git history, not a shallow clone")
+    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%h", "--",
+                            "atrous/experiments/followups.py"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.split()  # fmt: skip
+    assert added and added[-1].startswith(followup.designed_at[:7])  # the commit that added it
+    for row in read_rows(committed_results() / "scaled" / "exploratory" / f"{name}.csv"):
+        commit = row["commit"].removesuffix("-dirty")
+        ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", followup.designed_at,
+                                   commit], cwd=root)  # fmt: skip
+        assert ancestor.returncode == 0, f"{row['variant']} seed {row['seed']} ran at {commit}"

@@ -35,7 +35,9 @@ LONG = ("train.iterations=1800", "model.bn_momentum=0.005")
 @dataclass(frozen=True)
 class FollowUp:
     """One exploratory experiment: the claim it ``follows``, the ``reason`` it tests, what
-    that reason ``predicts``, and the ``seeds`` (0 .. seeds - 1) of each variant."""
+    that reason ``predicts``, the ``seeds`` (0 .. seeds - 1) of each variant, the changes
+    only its full runs make (``full_only``) and the commit that added it, before its runs
+    (``designed_at``; a test holds every row's commit to descend from it)."""
 
     follows: str
     reason: str
@@ -43,6 +45,7 @@ class FollowUp:
     experiment: Experiment
     seeds: int
     full_only: tuple[str, ...] = ()
+    designed_at: str = ""
 
     def at(self, budget: str) -> Experiment:
         """The experiment at ``budget``: a quick (smoke) run keeps quick's own schedule."""
@@ -79,6 +82,7 @@ TAB2_3_LONG = FollowUp(
     experiment=_TAB2_3_LONG,
     seeds=3,
     full_only=LONG,
+    designed_at="43ee3c7",
 )
 
 #: The follow-ups of each recipe, by experiment name.

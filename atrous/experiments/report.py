@@ -186,9 +186,9 @@ def _followup_section(
                   chosen if budget == "full" else None)  # fmt: skip
     lines = [f"## {name}: {experiment.title} (exploratory, outside the family)", "",
              f"Follows *{followup.follows}*. The reason it tests: {followup.reason}. If that is "
-             f"the reason, {followup.predicts}. Committed before its runs (`python -m atrous "
-             f"reproduce {name} --recipe scaled`); not in the Benjamini-Hochberg family or "
-             f"the budget.", ""]  # fmt: skip
+             f"the reason, {followup.predicts}. Committed at {followup.designed_at}, before "
+             f"its runs (`python -m atrous reproduce {name} --recipe scaled`); not in the "
+             f"Benjamini-Hochberg family or the budget.", ""]  # fmt: skip
     section = _experiment_section(name, experiment, s, judge(experiment, s, budget), folder, notes)
     section = [line.replace(f"`{name}", f"`exploratory/{name}") for line in section]
     designed, text = followup.follows.split(": ", 1)
