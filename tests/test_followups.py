@@ -10,7 +10,7 @@ import pytest
 from atrous.base.errors import AtrousError
 from atrous.experiments.followups import FOLLOWUPS, LONG, followup_runs
 from atrous.experiments.plan import variant_config
-from atrous.experiments.recipes import experiments_of
+from atrous.experiments.recipes import claim_named, experiments_of
 from atrous.experiments.report import render_readme
 from atrous.experiments.rows import read_rows
 from atrous.experiments.runner import reproduce
@@ -34,6 +34,9 @@ def test_a_follow_up_names_a_designed_claim_and_changes_only_what_it_says(name):
     experiment, claim_text = followup.follows.split(": ", 1)
     designed = SCALED[experiment]
     assert claim_text in [c.describe() for c in designed.claims]
+    assert claim_named("scaled", followup.follows)[2].describe() == claim_text
+    with pytest.raises(AtrousError, match="no claim of the scaled recipe is 'tab2-3: nope'"):
+        claim_named("scaled", "tab2-3: nope")
     assert name not in SCALED and followup.seeds >= 3 and followup.reason and followup.predicts
     for variant in followup.experiment.variants:
         original = designed.variant(variant.name.removesuffix("-long"))

@@ -148,37 +148,6 @@ def _add_demo_and_summary(commands: argparse._SubParsersAction) -> None:
     summary.set_defaults(func=_summary)
 
 
-def _reproduce(args: argparse.Namespace) -> int:
-    from atrous.experiments.recheck import recheck
-    from atrous.experiments.report import write_report
-    from atrous.experiments.runner import reproduce
-
-    if args.recheck:
-        variant, _, seed = args.recheck.rpartition(":")
-        if not variant or not seed.isdigit():
-            raise AtrousError(
-                f"--recheck must be VARIANT:SEED (e.g. mg111:0), got {args.recheck!r}"
-            )
-        return 0 if recheck(args.name, variant, int(seed), args.results, args.budget) else 1
-
-    try:
-        rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
-                         results=args.results, progress=not args.quiet)  # fmt: skip
-    except KeyboardInterrupt:
-        interrupted("every finished run has its row; the same command continues the rest")
-    print(f"{args.name}: {len(rows)} new row(s)")
-    if args.budget == "full" and args.results is None:
-        print(f"wrote {write_report()}")
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from atrous.experiments.report import write_report
-
-    print(f"wrote {write_report(args.results, args.budget, args.store)}")
-    return 0
-
-
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``demo``, ``summary``, ``example-folder``, ``export`` and ``browser-network``."""
     _add_demo_and_summary(commands)

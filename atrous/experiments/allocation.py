@@ -38,7 +38,7 @@ from atrous.experiments.design_file import load_design
 from atrous.experiments.designed_runs import design_path, frozen_design
 from atrous.experiments.judge import paper_of, testability
 from atrous.experiments.plan import variant_config
-from atrous.experiments.recipes import experiments_of
+from atrous.experiments.recipes import claim_named, experiments_of
 from atrous.experiments.rows import config_hash, read_rows, train_hash
 from atrous.inference.evaluate import evaluation_mode
 from atrous.inference.strategy import predict_probabilities
@@ -211,9 +211,7 @@ def allocate_design(recipe: str) -> tuple[list[Allocation], dict[str, float]]:
 
     claims = []
     for entry in design.claims:
-        name = entry["claim"].split(":")[0]
-        experiment = experiments[name]
-        claim = next(c for c in experiment.claims if f"{name}: {c.describe()}" == entry["claim"])
+        _, experiment, claim = claim_named(recipe, entry["claim"])
         claims.append((entry["claim"], experiment, claim))
     budget = float(design.values["statistics"]["cpu_hours"])
     allocations, total = allocate(claims, pilot, budget, spent, cost)

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from atrous.experiments.allocation import claim_effect
 from atrous.experiments.budget import as_run, judged_claims
+from atrous.experiments.claims import paired_differences
 from atrous.experiments.decisions import benjamini_hochberg, paired_p_value
 from atrous.experiments.design import Claim, Experiment
 from atrous.experiments.design_file import Design, load_design
@@ -77,7 +78,7 @@ def decide(
             twin = small.get(name, [])[i] if i < len(small.get(name, [])) else None
             s = scaled_rows.get(name)
             a, b = (s.miou(claim.a), s.miou(claim.b)) if s else ({}, {})
-            diffs = [a[k] - b[k] for k in sorted(set(a) & set(b))]
+            diffs = list(paired_differences(a, b).values())
             p = paired_p_value(diffs, claim.kind, claim.margin)
             out.append(Decision(text, claim, twin, ours, _state(design, text, ours),
                                 claim_effect(experiment, claim), p))  # fmt: skip

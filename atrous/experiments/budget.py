@@ -39,7 +39,7 @@ from atrous.experiments.designed_runs import claim_seeds, design_path
 from atrous.experiments.judge import DROPPED, UNTESTABLE, ClaimResult, Sorted, judge, sort_rows
 from atrous.experiments.paths import default_results
 from atrous.experiments.plan import variant_config
-from atrous.experiments.recipes import experiments_of
+from atrous.experiments.recipes import claim_named, experiments_of
 from atrous.experiments.rows import read_rows, train_hash
 
 
@@ -98,21 +98,14 @@ def check_budget(recipe: str, results: str | Path | None = None) -> None:
                           f"--recipe {recipe}`)")  # fmt: skip
 
 
-def _claim_of(recipe: str, entry: dict[str, Any]) -> tuple[str, Any]:
-    name = entry["claim"].split(":")[0]
-    experiment = experiments_of(recipe)[name]
-    return name, next(c for c in experiment.claims if f"{name}: {c.describe()}" == entry["claim"])
-
-
 def pairs(
     design: Design, entry: dict[str, Any], results: Path, cache: dict[str, Sorted] | None = None
 ) -> int:
     """How many of the claim ``entry``'s designed seeds have a current row of both variants
     (``cache``: the experiments' sorted rows, kept across calls)."""
-    name, claim = _claim_of(design.recipe, entry)
+    name, experiment, claim = claim_named(design.recipe, entry["claim"])
     cache = {} if cache is None else cache
     if name not in cache:
-        experiment = experiments_of(design.recipe)[name]
         cache[name] = sort_rows(experiment, read_rows(results / f"{name}.csv"), "full",
                                 claim_seeds(design, experiment))  # fmt: skip
     a, b = cache[name].miou(claim.a), cache[name].miou(claim.b)

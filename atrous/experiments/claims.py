@@ -60,12 +60,17 @@ class Interval:
                 f"(90% t-interval, {self.dof} dof)")  # fmt: skip
 
 
+def paired_differences(a: Mapping[int, float], b: Mapping[int, float]) -> dict[int, float]:
+    """seed -> ``a[k] - b[k]`` over the seeds k that both have, a diverged run (NaN) left out."""
+    return {k: a[k] - b[k] for k in sorted(set(a) & set(b))
+            if not (math.isnan(a[k]) or math.isnan(b[k]))}  # fmt: skip
+
+
 def paired_interval(
     a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL
 ) -> Interval:
     """The interval of ``a[k] - b[k]`` over the seeds k that both have (values in points)."""
-    diffs = [a[k] - b[k] for k in sorted(set(a) & set(b))
-             if not (math.isnan(a[k]) or math.isnan(b[k]))]  # fmt: skip
+    diffs = list(paired_differences(a, b).values())
     n = len(diffs)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)

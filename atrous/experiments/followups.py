@@ -47,6 +47,12 @@ class FollowUp:
     full_only: tuple[str, ...] = ()
     designed_at: str = ""
 
+    def chosen(self, budget: str) -> dict[str, list[int]] | None:
+        """``{variant: seeds}`` at ``budget``: its own seeds at full, None (one seed) at quick."""
+        if budget != "full":
+            return None
+        return {v.name: list(range(self.seeds)) for v in self.experiment.variants}
+
     def at(self, budget: str) -> Experiment:
         """The experiment at ``budget``: a quick (smoke) run keeps quick's own schedule."""
         if budget == "full":
@@ -105,5 +111,4 @@ def followup_runs(
                           f"committed before its runs")  # fmt: skip
     if budget != "full":
         return None, {}
-    columns = design_columns(frozen_design(recipe))
-    return {v.name: list(range(followup.seeds)) for v in followup.experiment.variants}, columns
+    return followup.chosen(budget), design_columns(frozen_design(recipe))

@@ -35,8 +35,8 @@ from atrous.experiments.budget import (
     progress_section,
 )
 from atrous.experiments.chapter_tables import fmt
-from atrous.experiments.claims import mean_std, paired_interval
-from atrous.experiments.design import Claim, Experiment
+from atrous.experiments.claims import mean_std, paired_differences, paired_interval
+from atrous.experiments.design import Experiment
 from atrous.experiments.design_file import Design
 from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
@@ -45,7 +45,7 @@ from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.per_class import plot_per_class
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
-from atrous.experiments.recipes import experiments_of
+from atrous.experiments.recipes import claim_named, experiments_of
 from atrous.experiments.rows import read_rows
 from atrous.experiments.testability import valid_tap_table
 from atrous.recipe.config import load_config
@@ -181,9 +181,7 @@ def _followup_section(
     """An exploratory follow-up (:mod:`atrous.experiments.followups`): what it tests, its runs
     and claim, from ``exploratory/NAME.csv``; outside the family."""
     experiment, folder = followup.at(budget), results / "exploratory"
-    chosen = {v.name: list(range(followup.seeds)) for v in experiment.variants}
-    s = sort_rows(experiment, read_rows(folder / f"{name}.csv"), budget,
-                  chosen if budget == "full" else None)  # fmt: skip
+    s = sort_rows(experiment, read_rows(folder / f"{name}.csv"), budget, followup.chosen(budget))
     lines = [f"## {name}: {experiment.title} (exploratory, outside the family)", "",
              f"Follows *{followup.follows}*. The reason it tests: {followup.reason}. If that is "
              f"the reason, {followup.predicts}. Committed at {followup.designed_at}, before "
@@ -191,31 +189,29 @@ def _followup_section(
              f"Benjamini-Hochberg family or the budget.", ""]  # fmt: skip
     section = _experiment_section(name, experiment, s, judge(experiment, s, budget), folder, notes)
     section = [line.replace(f"`{name}", f"`exploratory/{name}") for line in section]
-    designed, text = followup.follows.split(": ", 1)
-    base = next(c for c in experiments_of(recipe)[designed].claims if c.describe() == text)
-    there = judged_rows(results, recipe, designed, budget, design)
-    change = paired_interval(_differences(s, experiment.claims[0]), _differences(there, base))
+    designed, _, base = claim_named(recipe, followup.follows)
+    there, ours = judged_rows(results, recipe, designed, budget, design), experiment.claims[0]
+    change = paired_interval(
+        paired_differences(s.miou(ours.a), s.miou(ours.b)),
+        paired_differences(there.miou(base.a), there.miou(base.b)),
+    )
     moved = (f"How the difference moved from the designed runs, seed by seed ((A - B) here "
              f"minus (A - B) there): {change.describe()}.")  # fmt: skip
     return [*lines, *section, moved, ""]
 
 
-def _differences(rows: Sorted, claim: Claim) -> dict[int, float]:
-    """seed -> mIOU of ``claim.a`` minus ``claim.b``, where both have the seed."""
-    a, b = rows.miou(claim.a), rows.miou(claim.b)
-    return {k: a[k] - b[k] for k in a if k in b}
-
-
 def render_readme(
-    results: str | Path | None = None, budget: str = "full", recipe: str = "small"
-) -> tuple[str, dict[str, list[ClaimResult]]]:
+    results: str | Path | None = None, budget: str = "full", recipe: str = "small",
+    design: Design | None = None,
+) -> tuple[str, dict[str, list[ClaimResult]]]:  # fmt: skip
     """The text of ``results/README.md`` and the judged claims, from the CSVs alone (rows of
-    ``budget``; the others are stale)."""
+    ``budget``; the others are stale); ``design``: the recipe's design as run, if the caller
+    has it already (:func:`atrous.experiments.budget.design_as_run`)."""
     results = Path(results or default_results(budget, recipe))
     notes = _notes(results)
     preamble = PREAMBLE if recipe == "small" else PREAMBLE_SCALED
     lines, judged, sorted_rows = preamble.splitlines() + [""], {}, {}
-    design = design_as_run(recipe, results, budget)  # once: it reads every experiment's rows
+    design = design or design_as_run(recipe, results, budget)  # it reads every rows file
     if recipe != "small":  # what the recipe's maps let each atrous layer see
         table = valid_tap_table(load_config(recipe_path(recipe)))
         lines += ["## The maps", "", "The base recipe's atrous layers (`reproduce` prints "
@@ -273,11 +269,11 @@ def write_report(
     if results.exists() and not results.is_dir():
         raise AtrousError(f"--results {str(results)!r} is a file; give the folder of the CSVs")
     store = Path(store or default_store(budget))
-    text, judged = render_readme(results, budget, recipe)
+    design = design_as_run(recipe, results, budget)
+    text, judged = render_readme(results, budget, recipe, design)
     if not overwrite:
         _check_not_fewer(results / "README.md", text)
     results.mkdir(parents=True, exist_ok=True)
-    design = design_as_run(recipe, results, budget)
     for name, experiment in experiments_of(recipe).items():
         rows = read_rows(results / f"{name}.csv") if name != "fig4" else []
         if rows:
@@ -289,7 +285,7 @@ def write_report(
         plot_summary(judged, results / "summary.png", recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
         plot_both(decisions_of(judged)[0], results / BOTH_FIGURE)
-    text, _ = render_readme(results, budget, recipe)  # again: it names the figures now there
+    text, _ = render_readme(results, budget, recipe, design)  # again: it names the figures
     path = results / "README.md"
     path.write_text(text)
     return path
