@@ -11,7 +11,7 @@ from atrous.base.errors import AtrousError
 from atrous.experiments.followups import FOLLOWUPS, LONG, followup_runs
 from atrous.experiments.plan import variant_config
 from atrous.experiments.recipes import claim_named, experiments_of
-from atrous.experiments.report import render_readme
+from atrous.experiments.report import render_readme, write_report
 from atrous.experiments.rows import read_rows
 from atrous.experiments.runner import reproduce
 
@@ -84,6 +84,9 @@ def test_a_follow_up_runs_its_own_seeds_into_exploratory_outside_the_design(tmp_
     assert "Runs: 2 of 2 planned done." in section
     assert "Figures: `exploratory/tab2-3-long.png`" in section
     assert f"((A - B) here minus (A - B) there): {moved:+.2f} (1 pair, no interval)." in section
+    write_report(tmp_path, "quick", tmp_path / "store", recipe="scaled")  # and its curves
+    assert (tmp_path / "exploratory" / "tab2-3-long-curves.png").is_file()
+    assert "`exploratory/tab2-3-long-curves.png`" in (tmp_path / "README.md").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(FOLLOWUPS["scaled"]))

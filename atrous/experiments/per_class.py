@@ -71,7 +71,7 @@ def plot_per_class(name: str, rows: Sorted, judged: list[ClaimResult], path: Pat
         return None
     columns = min(3, len(shown))
     lines = math.ceil(len(shown) / columns)
-    fig = Figure(figsize=(4.2 * columns, 3.0 * lines + 0.8), layout="constrained")
+    fig = Figure(figsize=(max(4.2 * columns, 7.0), 3.0 * lines + 0.8), layout="constrained")
     axes = fig.subplots(lines, columns, squeeze=False).ravel()
     for ax, result in zip(axes, shown, strict=False):
         _panel(ax, result, class_intervals(rows, result.claim))

@@ -281,6 +281,12 @@ def write_report(
             plot_loss_curves(experiment, rows, store, results / f"{name}-curves.png", budget)
             plot_per_class(name, judged_rows(results, recipe, name, budget, design),
                            judged[name], results / f"{name}-classes.png")  # fmt: skip
+    for name, followup in FOLLOWUPS[recipe].items():  # exploratory: curves and classes too
+        experiment, folder = followup.at(budget), results / "exploratory"
+        if rows := read_rows(folder / f"{name}.csv"):
+            s = sort_rows(experiment, rows, budget, followup.chosen(budget))
+            plot_loss_curves(experiment, rows, store, folder / f"{name}-curves.png", budget)
+            plot_per_class(name, s, judge(experiment, s, budget), folder / f"{name}-classes.png")
     if any(judged.values()):
         plot_summary(judged, results / "summary.png", recipe)
     if recipe == "small" and budget == "full" and design_path("scaled").is_file():
