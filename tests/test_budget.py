@@ -158,6 +158,13 @@ def test_a_report_after_the_budget_names_the_dropped_claims_and_draws_the_rest(
     assert "no full-budget runs planned" in text and "the design dropped its claims" in text
     claims = budget_module.experiments_of("scaled")["tab11"].claims
     assert text.count(f"-> {DROPPED}") == len(claims) == 2
+    table = describe_results("tab5", results, recipe="scaled").split("\n\n")[1].splitlines()
+    shown = [line.split()[0] for line in table[1:-1]]  # a variant with rows stays in the table
+    assert shown == ["mg111", "mg124", "mg124-pooling"]
+    variants = budget_module.experiments_of("scaled")["tab5"].variants
+    unplanned = [v.name for v in variants if v.name not in shown]
+    assert unplanned and table[-1] == (
+        f"(not planned at the full budget by the design: {', '.join(unplanned)})")  # fmt: skip
     monkeypatch.setattr(budget_module, "design_path", lambda recipe: tmp_path / "none.toml")
     (tmp_path / "none.toml").write_text(design)  # the real budget: nothing dropped yet
     assert "`python -m atrous reproduce tab11 --recipe scaled` makes them" in describe_results(

@@ -25,18 +25,25 @@ def fmt(x: float) -> str:
 def experiment_table(
     name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small"
 ) -> str:
-    """A text table of one experiment: each variant, the paper's mIOU, ours (mean, sd, seeds)."""
+    """A text table of one experiment: each variant, the paper's mIOU, ours (mean, sd, seeds).
+    A variant with no rows that nothing plans (a design ran only some, or its budget dropped
+    them) is named below the table instead."""
     experiment = experiments_of(recipe)[name]
     results = Path(results or default_results(budget, recipe))
     s = judged_rows(results, recipe, name, budget)
+    planned = {v for v, _ in [*s.current, *s.missing]}
+    unplanned = [v.name for v in experiment.variants if v.name not in planned]
     lines = [f"{'variant':<16} {'paper':>7}  {'ours: mean':>10} {'sd':>5}  seeds"]
-    for v in experiment.variants:
+    for v in (v for v in experiment.variants if v.name in planned):
         runs = s.miou(v.name)
         mean, sd = mean_std(runs.values())
         lines.append(f"{v.name:<16} {fmt(paper_of(experiment, v.name)):>7}  {fmt(mean):>10} "
                      f"{fmt(sd):>5}  {len(runs)}")  # fmt: skip
     if s.stale:
         lines.append(f"({len(s.stale)} stale row(s) not counted)")
+    if unplanned:
+        by = " by the design" if recipe != "small" else ""
+        lines.append(f"(not planned at the {budget} budget{by}: {', '.join(unplanned)})")
     return "\n".join(lines)
 
 
