@@ -2,17 +2,20 @@
 
 :func:`describe_results` says how many of an experiment's planned runs a results folder
 holds, with :func:`experiment_table` (each variant, the paper's mIOU, ours) and
-:func:`claims_table` (each claim, the paper's difference, ours, the verdict).
+:func:`claims_table` (each claim, the paper's difference, ours, the verdict);
+:func:`likely_reasons` prints a person's reading of each claim that does not agree.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 from atrous.experiments.budget import judged_claims, judged_rows
 from atrous.experiments.claims import mean_std
 from atrous.experiments.judge import paper_of
+from atrous.experiments.notes import notes_for, read_notes
 from atrous.experiments.paths import default_results
 from atrous.experiments.recipes import experiments_of
 
@@ -81,3 +84,17 @@ def describe_results(
         f"{experiment_table(name, results, budget, recipe)}\n\n"
         f"{claims_table(name, results, budget, recipe)}"
     )
+
+
+def likely_reasons(
+    name: str, results: str | Path | None = None, budget: str = "full", recipe: str = "small",
+    width: int = 88,
+) -> str:  # fmt: skip
+    """The notes of ``results/notes.toml`` on ``name``'s claims that do not agree (as the
+    report prints them), wrapped to ``width``; says so when there is none."""
+    results = Path(results or default_results(budget, recipe))
+    written = notes_for(name, judged_claims(results, recipe, name, budget)[1], read_notes(results))
+    if not written:
+        return f"{name}: no note in notes.toml on a claim that does not agree"
+    wrap = textwrap.TextWrapper(width=width, subsequent_indent="  ")
+    return "\n\n".join(wrap.fill(f"- {c.claim.describe()}: {note}") for c, note in written)

@@ -25,7 +25,6 @@ import re
 from pathlib import Path
 
 from atrous.base.errors import AtrousError
-from atrous.base.tables import read_toml
 from atrous.experiments.both_recipes import decisions_of, plot_both
 from atrous.experiments.both_recipes import section as both_section
 from atrous.experiments.budget import (
@@ -42,6 +41,7 @@ from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
 from atrous.experiments.followups import FOLLOWUPS, FollowUp
 from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
+from atrous.experiments.notes import notes_for, read_notes
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.per_class import plot_per_class
 from atrous.experiments.plots import plot_experiment, plot_loss_curves, plot_summary
@@ -116,12 +116,6 @@ next), and a network two experiments share is trained once (the second waits on 
 """
 
 
-def _notes(results: Path) -> dict[str, str]:
-    """The likely reasons a person wrote down, by ``"NAME: claim"`` (``notes.toml``)."""
-    path = results / "notes.toml"
-    return read_toml(path) if path.is_file() else {}
-
-
 def _fig4_section(results: Path) -> list[str]:
     have = (results / "fig4.csv").is_file()
     lines = [f"- {text}: {'agrees' if ok else 'disagrees'} (exact)" for text, ok in fig4_checks()]
@@ -157,9 +151,7 @@ def _experiment_section(
     notes: dict[str, str],
 ) -> list[str]:  # fmt: skip
     lines = [runs_line(s), f"{experiment.notes}", "", *_claims_rows(judged, s)]
-    written = [(c, notes.get(f"{name}: {c.claim.describe()}")) for c in judged]
-    written = [(c, n) for c, n in written if n and c.verdict != "agrees"]
-    if written:
+    if written := notes_for(name, judged, notes):
         lines += ["", "Likely reasons (a person's reading of the runs, `notes.toml`):"]
         lines += [f"- {c.claim.describe()}: {n}" for c, n in written]
     if s.missing:
@@ -208,7 +200,7 @@ def render_readme(
     ``budget``; the others are stale); ``design``: the recipe's design as run, if the caller
     has it already (:func:`atrous.experiments.budget.design_as_run`)."""
     results = Path(results or default_results(budget, recipe))
-    notes = _notes(results)
+    notes = read_notes(results)
     preamble = PREAMBLE if recipe == "small" else PREAMBLE_SCALED
     lines, judged, sorted_rows = preamble.splitlines() + [""], {}, {}
     design = design or design_as_run(recipe, results, budget)  # it reads every rows file
