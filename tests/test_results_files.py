@@ -7,6 +7,7 @@ never write one file or train one network at once."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atrous.base.errors import AtrousError
-from atrous.base.locks import held_or_refuse, held_or_wait, lock_path
+from atrous.base.locks import claimed, held_or_refuse, held_or_wait, lock_path, shared_or_refuse
 from atrous.cli import main
 from atrous.experiments.paths import RESULTS
 from atrous.experiments.report import finished_runs, write_report
@@ -30,7 +31,7 @@ from atrous.experiments.rows import (
     check_rows,
     read_rows,
 )
-from atrous.experiments.runner import trained_record
+from atrous.experiments.runner import reproduce, trained_record
 
 ROWS = read_rows(RESULTS / "tab1.csv")[:3]  # committed rows: templates, no training needed
 
@@ -146,6 +147,51 @@ def test_a_second_command_on_a_locked_file_refuses_and_a_shared_training_waits(t
         waited = time.perf_counter() - tic
     holder.wait()
     assert waited > 0.5 and lock_path(tmp_path / "net").name == ".net.lock"
+
+
+def test_sharing_holders_coexist_a_lone_one_excludes_them_and_a_claim_is_skipped(tmp_path):
+    path = tmp_path / "tab1.csv"
+    with shared_or_refuse(path, "reproduce tab1"), shared_or_refuse(path, "reproduce tab1"):
+        with pytest.raises(AtrousError, match="reproduce tab1 is already running"):
+            with held_or_refuse(path, "reproduce tab1"):
+                pass
+    with held_or_refuse(path, "reproduce tab1"):
+        with pytest.raises(AtrousError, match="writes it alone .* run both with --share"):
+            with shared_or_refuse(path, "reproduce tab1"):
+                pass
+    with claimed(tmp_path / "piece") as first, claimed(tmp_path / "piece") as second:
+        assert first and not second
+    with claimed(tmp_path / "piece") as again:  # released with its block
+        assert again
+
+
+def test_a_sharing_reproduce_skips_the_run_another_process_holds(tmp_path):
+    """The claim of a run is ``.runs/NAME.VARIANT.seedN`` beside the CSV; held elsewhere,
+    that run is left to its holder and the next one taken."""
+    with claimed(tmp_path / ".runs" / "tab1.os8.seed0") as mine:
+        assert mine
+        rows = reproduce("tab1", budget="quick", only=["os8", "os16"], results=tmp_path,
+                         store=tmp_path / "store", progress=False, share=True)  # fmt: skip
+    assert [(r["variant"], r["seed"]) for r in rows] == [("os16", 0)]
+    rows = reproduce("tab1", budget="quick", only=["os8", "os16"], results=tmp_path,
+                     store=tmp_path / "store", progress=False, share=True)  # fmt: skip
+    assert [(r["variant"], r["seed"]) for r in rows] == [("os8", 0)]  # the rest, once
+
+
+def test_two_sharing_processes_run_each_run_of_an_experiment_once(tmp_path):
+    command = [sys.executable, "-m", "atrous", "reproduce", "tab1", "--budget", "quick",
+               "--share", "--quiet", "--results", str(tmp_path), "--store",
+               str(tmp_path / "store")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+            for _ in range(2)]  # fmt: skip
+    said = [process.communicate()[0] for process in both]
+    assert [process.returncode for process in both] == [0, 0], said
+    runs = [(r["variant"], r["seed"]) for r in read_rows(tmp_path / "tab1.csv")]
+    assert sorted(runs) == sorted({(v, 0) for v in ("os8", "os16", "os32", "os64", "os128",
+                                                    "os256")})  # fmt: skip
+    new = sum(int(text.split("tab1: ")[1].split()[0]) for text in said)
+    assert new == len(runs) == 6
 
 
 def test_reproduce_refuses_while_another_process_writes_its_file(tmp_path, capsys):

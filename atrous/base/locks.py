@@ -6,8 +6,10 @@ operating system releases it when its process ends, however it ends, so a killed
 leaves a lock behind (the empty file stays and is reused). :func:`held_or_refuse` refuses
 at once with an AtrousError saying that another process is running (for a command's own
 output: ``reproduce`` of the same experiment twice); :func:`held_or_wait` waits for the
-other process (for work two commands may share: one trained network). Where ``fcntl`` does
-not exist (Windows) there is no lock.
+other process (for work two commands may share: one trained network). Commands that agree to
+share a file (``reproduce --share``) hold it with :func:`shared_or_refuse` and divide the
+work by :func:`claimed`, a lock per piece that a second process skips instead of waiting
+for. Where ``fcntl`` does not exist (Windows) there is no lock.
 """
 
 from __future__ import annotations
@@ -32,20 +34,25 @@ def lock_path(path: str | Path) -> Path:
     return path.parent / f".{path.name}.lock"
 
 
-@contextlib.contextmanager
-def _flock(path: str | Path, blocking: bool, busy: str) -> Iterator[None]:
+def _open(path: str | Path) -> int:
     lock = lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+
+
+@contextlib.contextmanager
+def _flock(path: str | Path, blocking: bool, busy: str, shared: bool = False) -> Iterator[None]:
+    fd = _open(path)
     try:
         if fcntl is not None:
+            kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, kind | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not blocking:
                     raise AtrousError(busy) from None
                 print(busy, file=sys.stderr)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, kind)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -62,3 +69,28 @@ def held_or_wait(path: str | Path, what: str) -> contextlib.AbstractContextManag
     """Hold the lock of ``path`` for the ``with`` block, waiting (and saying so) while
     another process holds it."""
     return _flock(path, True, f"waiting: another process is {what} ({lock_path(path)})")
+
+
+def shared_or_refuse(path: str | Path, what: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the lock of ``path`` for the ``with`` block together with other sharing
+    processes; AtrousError at once if a process holds it alone (:func:`held_or_refuse`)."""
+    return _flock(path, False, f"{what}: another process writes it alone (it holds "
+                               f"{lock_path(path)}); wait for it to finish or run both with "
+                               f"--share", shared=True)  # fmt: skip
+
+
+@contextlib.contextmanager
+def claimed(path: str | Path) -> Iterator[bool]:
+    """Try to hold the lock of ``path`` for the ``with`` block without waiting: True when
+    this process holds it, False when another does (it is doing that piece of work)."""
+    fd = _open(path)
+    try:
+        mine = True
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                mine = False
+        yield mine
+    finally:
+        os.close(fd)

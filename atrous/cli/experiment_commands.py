@@ -26,7 +26,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         rows = reproduce(args.name, seeds=args.seeds, budget=args.budget, only=args.only,
                          results=args.results, store=args.store, progress=not args.quiet,
-                         recipe=args.recipe, pilot=args.pilot)  # fmt: skip
+                         recipe=args.recipe, pilot=args.pilot, share=args.share)  # fmt: skip
     except KeyboardInterrupt:
         interrupted("every finished run has its row; the same command continues the rest")
     print(f"{args.name}: {len(rows)} new row(s)")
@@ -79,6 +79,10 @@ def _add_reproduce(commands: argparse._SubParsersAction) -> None:
                            help="folder of the trained networks, shared by all experiments "
                            "(default: runs/reproduce/BUDGET)")  # fmt: skip
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+    reproduce.add_argument("--share", action="store_true",
+                           help="let other `reproduce --share` processes of the same "
+                           "experiment run at once (e.g. one per core): each takes the next "
+                           "run nobody holds")  # fmt: skip
     reproduce.add_argument("--pilot", action="store_true", help="the design's pilot runs "
                            "(a recipe with a design: scaled), into RESULTS/pilot/")  # fmt: skip
     reproduce.add_argument("--recipe", choices=sorted(RECIPES), default="small",

@@ -7,6 +7,7 @@ benchmarks record the first two.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import subprocess
@@ -39,17 +40,28 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the checkout atrous is imported from, ``-dirty`` if tracked
-    files are changed; ``"atrous <version> (installed)"`` when it is not in a git checkout."""
+    """The state of the checkout atrous is imported from (:func:`checkout_state`), as it was
+    when this process first asked: ``reproduce`` asks as it starts, so a row names the code
+    the process imported even if the checkout moves on while it trains;
+    ``"atrous <version> (installed)"`` outside a git checkout."""
     root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return f"atrous {metadata.version('atrous')} (installed)"
+    return checkout_state(root)
+
+
+def checkout_state(root: Path) -> str:
+    """``git rev-parse HEAD`` of the checkout at ``root``, ``-dirty`` if a tracked file outside
+    ``results/`` is changed (the rows that runs append there are not the code);
+    ``"unknown"`` if git cannot say."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")

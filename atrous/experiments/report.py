@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from atrous.base.errors import AtrousError
+from atrous.base.locks import held_or_wait
 from atrous.experiments.both_recipes import decisions_of, plot_both
 from atrous.experiments.both_recipes import section as both_section
 from atrous.experiments.budget import (
@@ -260,7 +261,11 @@ def write_report(
     results = Path(results or default_results(budget, recipe))
     if results.exists() and not results.is_dir():
         raise AtrousError(f"--results {str(results)!r} is a file; give the folder of the CSVs")
-    store = Path(store or default_store(budget))
+    with held_or_wait(results / "README.md", f"writing the report in {results}"):
+        return _write(results, budget, Path(store or default_store(budget)), overwrite, recipe)
+
+
+def _write(results: Path, budget: str, store: Path, overwrite: bool, recipe: str) -> Path:
     design = design_as_run(recipe, results, budget)
     text, judged = render_readme(results, budget, recipe, design)
     if not overwrite:

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from atrous.base.atomic import write_text_atomic
 from atrous.base.errors import AtrousError
-from atrous.base.locks import held_or_refuse, held_or_wait
+from atrous.base.locks import claimed, held_or_refuse, held_or_wait, shared_or_refuse
 from atrous.experiments.budget import check_budget
 from atrous.experiments.design import BASE_RECIPE, BUDGETS, Experiment, Variant
 from atrous.experiments.designed_runs import designed
@@ -208,6 +208,7 @@ def reproduce(
     progress: bool = True,
     recipe: str = "small",
     pilot: bool = False,
+    share: bool = False,
 ) -> list[dict[str, Any]]:
     """Run experiment ``name`` (see the module docstring); the rows it appended.
 
@@ -216,8 +217,11 @@ def reproduce(
     :mod:`atrous.experiments.designed_runs`), or one of its exploratory follow-ups, into
     ``exploratory/`` (:mod:`atrous.experiments.followups`); ``results`` defaults to the
     recipe's folder (:func:`atrous.experiments.paths.default_results`) and ``store`` (the
-    trained networks) to ``runs/reproduce/<budget>``.
+    trained networks) to ``runs/reproduce/<budget>``. A second ``reproduce`` of the same
+    experiment is refused while one runs, unless both ``share``: then each run is claimed by
+    a lock of its own and each process takes the next run nobody holds, in the same order.
     """
+    git_commit()  # the code this process imported, before the checkout can move on
     experiments, followup = experiments_of(recipe), FOLLOWUPS[recipe].get(name)
     if name not in experiments and followup is None:
         raise AtrousError(f"unknown experiment {name!r}; the experiments are: "
@@ -236,7 +240,8 @@ def reproduce(
     else:
         chosen, design = designed(recipe, experiment, budget, seeds, pilot)
         path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
-    with held_or_refuse(path, f"reproduce {name} (writing {path})"):
+    hold = shared_or_refuse if share else held_or_refuse  # share: each run claimed alone
+    with hold(path, f"reproduce {name} (writing {path})"):
         guard = recipe if design and not (pilot or followup) else ""  # the design's budget
         added = _run_all(experiment, path, (seeds, chosen), budget, only, store, progress,
                          design, guard)  # fmt: skip
@@ -267,11 +272,15 @@ def _run_all(
         print(valid_tap_table(variant_config(experiment.variants[0], 0, budget)), file=sys.stderr)
     bar = tqdm(todo, desc=f"reproduce {name}", unit="run", disable=not progress)
     for variant, seed in bar:
-        if guard:
-            check_budget(guard, path.parent)
-        bar.set_postfix(variant=variant.name, seed=seed)
-        row = run_one(experiment, variant, seed, budget, store, progress=False, design=design)
-        append_row(path, row)
+        with claimed(path.parent / ".runs" / f"{path.stem}.{variant.name}.seed{seed}") as mine:
+            if not mine or not runs_to_do(experiment, path, None, budget, [variant.name],
+                                          {variant.name: [seed]}):  # fmt: skip
+                continue  # another process (--share) runs it, or has since finished it
+            if guard:
+                check_budget(guard, path.parent)
+            bar.set_postfix(variant=variant.name, seed=seed)
+            row = run_one(experiment, variant, seed, budget, store, progress=False, design=design)
+            append_row(path, row)
         added.append(row)
         tqdm.write(f"{name} {variant.name} seed {seed}: mIOU {row['miou']:.2f} "
                    f"({row['status']}, {row['train_seconds']:.0f} s)", file=sys.stderr)  # fmt: skip
