@@ -111,9 +111,10 @@ for name in tab5 tab4-6 tab10 tab8 tab2-3 tab9 tab1 tab11; do
 done
 ```
 
-With more cores, run one such loop per core, each pinned to its own core and in another
-order: an experiment that one loop is writing is refused to the others (they go on to their
-next), and a network two experiments share is trained once (the second waits on its lock).
+With more cores, run that loop once per core, each pinned to its own core (`taskset -c N`)
+and with `--share`: both then work through the experiments in the same order, each run
+taken by one process (a lock per run), so the claims the budget drops first still run last;
+a network two experiments share is trained once (the second waits on its lock).
 """
 
 
