@@ -189,9 +189,14 @@ def results_files() -> dict[str, str | bytes]:
 
 def _results_page(folder: Path, uri: str, command: str) -> dict[str, str | bytes]:
     """``<uri>/index.md`` from ``folder/README.md``: each figure shown below the line that
-    names it first, the rest at the end, then the CSVs; with those files beside it."""
-    present = sorted(p for p in folder.glob("*") if p.suffix in (".png", ".csv") and p.is_file())
-    files: dict[str, str | bytes] = {f"{uri}/{p.name}": p.read_bytes() for p in present}
+    names it first, the rest at the end, then the CSVs; with those files beside it (and
+    those of its ``pilot/`` and ``exploratory/`` folders)."""
+    where = (folder, folder / "pilot", folder / "exploratory")
+    present = sorted(p for w in where for p in w.glob("*") if p.suffix in (".png", ".csv"))
+    present = [p for p in present if p.is_file()]
+    files: dict[str, str | bytes] = {
+        f"{uri}/{p.relative_to(folder).as_posix()}": p.read_bytes() for p in present
+    }
     readme = folder / "README.md"
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
@@ -199,8 +204,8 @@ def _results_page(folder: Path, uri: str, command: str) -> dict[str, str | bytes
         text = (f"# Reproductions\n\nNo report yet: `{uri}/README.md` is written by "
                 f"`{command}` once experiments have run "
                 "(`python -m atrous reproduce NAME`).\n")  # fmt: skip
-    names = {p.name for p in present}
-    mention = re.compile(r"`([\w.-]+\.(?:png|csv))`")  # a file of the folder, in backticks
+    names = {p.relative_to(folder).as_posix() for p in present}
+    mention = re.compile(r"`((?:[\w-]+/)?[\w.-]+\.(?:png|csv))`")  # a file of the folder
     lines, shown = [], set()
     for line in text.splitlines():
         lines.append(mention.sub(lambda m: f"[{m[0]}]({m[1]})" if m[1] in names else m[0], line))

@@ -100,14 +100,21 @@ def test_results_pages_with_some_results(hooks: ModuleType, tmp_path: Path, monk
     )
     (results / "scaled").mkdir()  # the scaled recipe's report, with its own figure
     (results / "scaled" / "tab5.png").write_bytes(b"\x89PNG")
-    (results / "scaled" / "README.md").write_text("# Scaled\n\nFigures: `tab5.png`.\n")
+    (results / "scaled" / "exploratory").mkdir()  # a follow-up's figure, in its own folder
+    (results / "scaled" / "exploratory" / "tab2-3-long.png").write_bytes(b"\x89PNG")
+    (results / "scaled" / "README.md").write_text(
+        "# Scaled\n\nFigures: `tab5.png`.\n\nFigures: `exploratory/tab2-3-long.png`.\n"
+    )
     monkeypatch.setattr(hooks, "RESULTS", results)
     files = hooks.results_files()
     assert set(files) == {"results/index.md", "results/tab9.csv", "results/tab9.png",
                           "results/tab1.csv", "results/scaled/index.md",
-                          "results/scaled/tab5.png"}  # fmt: skip
-    assert "Figures: [`tab5.png`](tab5.png).\n\n![tab5.png](tab5.png)" in files[
-        "results/scaled/index.md"]  # fmt: skip
+                          "results/scaled/tab5.png",
+                          "results/scaled/exploratory/tab2-3-long.png"}  # fmt: skip
+    scaled = files["results/scaled/index.md"]
+    assert "Figures: [`tab5.png`](tab5.png).\n\n![tab5.png](tab5.png)" in scaled
+    long = "exploratory/tab2-3-long.png"
+    assert f"Figures: [`{long}`]({long}).\n\n![{long}]({long})" in scaled
     page = files["results/index.md"]
     assert (
         "Figure: [`tab9.png`](tab9.png). Data: [`tab9.csv`](tab9.csv).\n\n![tab9.png](tab9.png)\n"
