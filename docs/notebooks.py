@@ -115,7 +115,8 @@ def executed_path(chapter: Path, small: str = "0") -> Path:
 
 #: The functions that read ``<results>/<name>.csv`` when given a results folder (their
 #: second argument or ``results=``), or the committed folder when given none.
-READERS = {"describe_results": "{}.csv", "claims_table": "{}.csv", "experiment_table": "{}.csv"}
+READERS = {"describe_results": ("{}.csv",), "claims_table": ("{}.csv",),
+           "experiment_table": ("{}.csv",), "likely_reasons": ("{}.csv", "notes.toml")}  # fmt: skip
 _RESULTS_STRING = re.compile(r"^(?:\./)?results/([\w.-]+\.\w+)$")
 
 
@@ -273,8 +274,8 @@ def results_read(chapter: Path) -> list[str]:
                 raise fail(node, "this path")
             found |= names
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            pattern = READERS.get(node.func.id)
-            if pattern is None:
+            patterns = READERS.get(node.func.id)
+            if patterns is None:
                 continue
             prefixes = _reader_folder(node, path, is_results, rooted)
             if prefixes is None:
@@ -285,7 +286,8 @@ def results_read(chapter: Path) -> list[str]:
             names = None if first is None else _strings(first, _scope(node, parents))
             if names is None or not prefixes:
                 raise fail(node, f"{node.func.id}")
-            found |= {f"{p}{pattern.format(name)}" for p in prefixes for name in names}
+            found |= {f"{p}{pattern.format(name)}" for p in prefixes for name in names
+                      for pattern in patterns}  # fmt: skip
             found |= {f for p in prefixes if p for f in _designed_reads(p)}
             folders |= {id(a) for a in [*node.args, *(k.value for k in node.keywords)]}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):

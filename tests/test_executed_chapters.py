@@ -93,8 +93,8 @@ def test_every_chapter_says_which_results_files_it_reads() -> None:
     for chapter in CHAPTERS:
         found = set(notebooks.results_read(chapter))
         code = chapter.read_text(encoding="utf-8")
-        calls = re.findall(r"\b(?:describe_results|claims_table)\(\s*\"([\w-]+)\",\s*RESULTS\b",
-                           code)  # fmt: skip
+        calls = re.findall(r"\b(?:describe_results|claims_table|likely_reasons)\(\s*\"([\w-]+)\","
+                           r"\s*RESULTS\b", code)  # fmt: skip
         paths = re.findall(r"\bRESULTS\s*/\s*\"([\w.-]+)\"", code)
         assert {f"{n}.csv" for n in calls} | set(paths) <= found, chapter.name
 
@@ -129,6 +129,8 @@ def test_results_read_resolves_names_paths_and_loops(tmp_path: Path) -> None:
         scaled = RESULTS / "scaled" / "tab5.png"
         for name in ("tab8",):
             print(RESULTS / "scaled" / f"{name}-curves.png")
+        print(likely_reasons("tab2-3", RESULTS / "scaled", recipe="scaled"))  # and the notes
+        print(RESULTS / "scaled" / "exploratory" / "tab2-3-long-curves.png")
     """,
     )
     designed = {"scaled/design.toml"} | {f"scaled/{d}{n}.csv" for d in ("", "pilot/") for n in
@@ -137,6 +139,7 @@ def test_results_read_resolves_names_paths_and_loops(tmp_path: Path) -> None:
         "tab1.csv", "tab10.csv", "tab11.csv", "tab2-3.csv", "tab8.csv", "tab9.csv",
         "tab8.png", "tab9.png", "tab8-curves.png", "tab9-curves.png", "tab4-6.csv",
         "tab5.csv", "notes.toml", "scaled/tab5.png", "scaled/tab8-curves.png", *designed,
+        "scaled/notes.toml", "scaled/exploratory/tab2-3-long-curves.png",
     })  # fmt: skip
     assert {"scaled/tab5.csv", "scaled/tab9.csv", "scaled/tab10.csv"} <= designed
 
