@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from atrous.experiments import provenance
 from atrous.experiments.provenance import checkout_state, git_commit
 
 
@@ -37,5 +38,14 @@ def test_rows_appended_to_results_leave_the_commit_clean_a_code_change_does_not(
     assert checkout_state(tmp_path.parent / "nowhere") == "unknown"
 
 
-def test_a_process_keeps_the_commit_it_first_saw():
-    assert git_commit() is git_commit()  # asked once, at the start of reproduce
+def test_a_process_keeps_the_commit_it_first_saw(monkeypatch):
+    """``reproduce`` asks as it starts; a checkout that moves on while it trains (a commit,
+    an edit) does not change what its rows name."""
+    git_commit.cache_clear()
+    try:
+        monkeypatch.setattr(provenance, "checkout_state", lambda root: "started-here")
+        assert git_commit() == "started-here"
+        monkeypatch.setattr(provenance, "checkout_state", lambda root: "moved-on-dirty")
+        assert git_commit() == "started-here"
+    finally:
+        git_commit.cache_clear()  # the real checkout for the tests after this one

@@ -40,19 +40,26 @@ def _open(path: str | Path) -> int:
     return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
 
 
+def _try(fd: int, shared: bool = False) -> bool:
+    """Lock ``fd`` if nobody else holds it (True; always where there is no ``fcntl``)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _flock(path: str | Path, blocking: bool, busy: str, shared: bool = False) -> Iterator[None]:
     fd = _open(path)
     try:
-        if fcntl is not None:
-            kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-            try:
-                fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not blocking:
-                    raise AtrousError(busy) from None
-                print(busy, file=sys.stderr)
-                fcntl.flock(fd, kind)
+        if not _try(fd, shared):
+            if not blocking:
+                raise AtrousError(busy)
+            print(busy, file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -85,12 +92,6 @@ def claimed(path: str | Path) -> Iterator[bool]:
     this process holds it, False when another does (it is doing that piece of work)."""
     fd = _open(path)
     try:
-        mine = True
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                mine = False
-        yield mine
+        yield _try(fd)
     finally:
         os.close(fd)

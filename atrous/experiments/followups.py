@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from atrous.base.errors import AtrousError
 from atrous.experiments.design import Claim, Experiment, Variant
+from atrous.experiments.judge import Sorted, sort_rows
+from atrous.experiments.rows import read_rows
 from atrous.experiments.scaled import SCALED_EXPERIMENTS
 
 #: Three times the scaled schedule, with BN's time constant the same fraction of it.
@@ -52,6 +55,15 @@ class FollowUp:
         if budget != "full":
             return None
         return {v.name: list(range(self.seeds)) for v in self.experiment.variants}
+
+    def csv(self, results: Path) -> Path:
+        """Where its rows go: ``exploratory/NAME.csv`` in the recipe's ``results`` folder."""
+        return results / "exploratory" / f"{self.experiment.name}.csv"
+
+    def rows(self, results: Path, budget: str) -> Sorted:
+        """Its rows of ``budget``, sorted with its own seeds (:meth:`chosen`)."""
+        experiment = self.at(budget)
+        return sort_rows(experiment, read_rows(self.csv(results)), budget, self.chosen(budget))
 
     def at(self, budget: str) -> Experiment:
         """The experiment at ``budget``: a quick (smoke) run keeps quick's own schedule."""

@@ -41,7 +41,7 @@ from atrous.experiments.design_file import Design
 from atrous.experiments.designed_runs import design_path
 from atrous.experiments.fig4 import fig4_checks
 from atrous.experiments.followups import FOLLOWUPS, FollowUp
-from atrous.experiments.judge import ClaimResult, Sorted, judge, sort_rows
+from atrous.experiments.judge import ClaimResult, Sorted, judge
 from atrous.experiments.notes import notes_for, read_notes
 from atrous.experiments.paths import default_results, default_store
 from atrous.experiments.per_class import plot_per_class
@@ -174,8 +174,8 @@ def _followup_section(
 ) -> list[str]:  # fmt: skip
     """An exploratory follow-up (:mod:`atrous.experiments.followups`): what it tests, its runs
     and claim, from ``exploratory/NAME.csv``; outside the family."""
-    experiment, folder = followup.at(budget), results / "exploratory"
-    s = sort_rows(experiment, read_rows(folder / f"{name}.csv"), budget, followup.chosen(budget))
+    experiment, s = followup.at(budget), followup.rows(results, budget)
+    folder = followup.csv(results).parent
     lines = [f"## {name}: {experiment.title} (exploratory, outside the family)", "",
              f"Follows *{followup.follows}*. The reason it tests: {followup.reason}. If that is "
              f"the reason, {followup.predicts}. Committed at {followup.designed_at}, before "
@@ -280,10 +280,11 @@ def _write(results: Path, budget: str, store: Path, overwrite: bool, recipe: str
             plot_per_class(name, judged_rows(results, recipe, name, budget, design),
                            judged[name], results / f"{name}-classes.png")  # fmt: skip
     for name, followup in FOLLOWUPS[recipe].items():  # exploratory: curves and classes too
-        experiment, folder = followup.at(budget), results / "exploratory"
-        if rows := read_rows(folder / f"{name}.csv"):
-            s = sort_rows(experiment, rows, budget, followup.chosen(budget))
-            plot_loss_curves(experiment, rows, store, folder / f"{name}-curves.png", budget)
+        experiment, s = followup.at(budget), followup.rows(results, budget)
+        if s.current:
+            folder = followup.csv(results).parent
+            plot_loss_curves(experiment, list(s.current.values()), store,
+                             folder / f"{name}-curves.png", budget)  # fmt: skip
             plot_per_class(name, s, judge(experiment, s, budget), folder / f"{name}-classes.png")
     if any(judged.values()):
         plot_summary(judged, results / "summary.png", recipe)

@@ -236,7 +236,7 @@ def reproduce(
         return []
     if followup:  # exploratory: outside the design's family and budget
         chosen, design = followup_runs(followup, recipe, budget, seeds, pilot)
-        path = folder / "exploratory" / f"{name}.csv"
+        path = followup.csv(folder)
     else:
         chosen, design = designed(recipe, experiment, budget, seeds, pilot)
         path = (folder / "pilot" if pilot else folder) / f"{name}.csv"
