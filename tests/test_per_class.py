@@ -69,3 +69,20 @@ def test_the_figure_is_drawn_only_once_a_claim_has_two_pairs(tmp_path):
                  "batch4": np.array([[40, 9, 20], [42, 9, 25]])})  # fmt: skip
     path = plot_per_class("tab9", two, judge(tab9, two), tmp_path / "two.png")
     assert path is not None and path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_each_class_row_prints_its_mean_difference():
+    """The numbers a note quotes can be read off the figure: one label per class, its mean."""
+    from matplotlib.figure import Figure
+
+    from atrous.experiments.per_class import _panel
+
+    tab9 = experiments_of("small")["tab9"]
+    rows = _rows({"batch16": np.array([[50, 10, 30], [51, 12, 33]]),
+                  "batch4": np.array([[40, 9, 20], [42, 9, 25]])})  # fmt: skip
+    result = next(r for r in judge(tab9, rows) if r.interval.n == 2)
+    ax = Figure().subplots()
+    _panel(ax, result, class_intervals(rows, result.claim))
+    (means,) = ax.child_axes
+    labels = [t.get_text() for t in means.get_yticklabels()]
+    assert labels == ["+9.00", "+2.00", "+9.50"]  # sail, wire, background from the bottom

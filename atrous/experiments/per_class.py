@@ -51,12 +51,16 @@ def class_intervals(rows: Sorted, claim: Claim) -> dict[str, Interval]:
 
 def _panel(ax, result: ClaimResult, intervals: dict[str, Interval]) -> None:
     """One claim: a row per class, its interval coloured by the claim's verdict (hollow: a
-    class with one pair)."""
+    class with one pair) and its mean printed at the right edge, so a note's number can be
+    read off exactly."""
     colour, names = VERDICT_COLOURS[result.verdict], list(intervals)
     for y, name in enumerate(names[::-1]):
         draw_interval(ax, intervals[name], y, colour, ms=4)
     ax.axvline(0, color="0.5", lw=0.8)
     ax.set_yticks(range(len(names)), names[::-1], fontsize=8)
+    means = ax.secondary_yaxis("right")
+    means.set_yticks(range(len(names)), [f"{intervals[n].mean:+.2f}" for n in names[::-1]])
+    means.tick_params(length=0, labelsize=7)
     iv = result.interval
     ax.set_title(f"{result.claim.describe()}\nmIOU {iv.mean:+.2f} [{iv.low:+.2f}, "
                  f"{iv.high:+.2f}], {iv.n} pairs: {result.verdict}", fontsize=8)  # fmt: skip
@@ -72,6 +76,7 @@ def plot_per_class(name: str, rows: Sorted, judged: list[ClaimResult], path: Pat
     columns = min(3, len(shown))
     lines = math.ceil(len(shown) / columns)
     fig = Figure(figsize=(max(4.2 * columns, 7.0), 3.0 * lines + 0.8), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.06)  # room for the means beside the next panel's classes
     axes = fig.subplots(lines, columns, squeeze=False).ravel()
     for ax, result in zip(axes, shown, strict=False):
         _panel(ax, result, class_intervals(rows, result.claim))
