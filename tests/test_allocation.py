@@ -106,3 +106,19 @@ def test_the_cost_of_a_config_is_measured_on_its_network():
     quick = variant_config(SCALED["tab5"].variant("mg124-pooling"), 0, "quick")
     for seconds in (step_seconds(quick, repeats=1), eval_seconds(quick, side=64, repeats=1)):
         assert 0 < seconds < 60
+
+
+def test_a_timing_is_a_statistic_of_the_repeats_after_one_warm_up():
+    """The fastest by default (for comparing configs); another statistic (the bench's mean)
+    sees every repeat and not the warm-up."""
+    calls = []
+    assert allocation._timed(lambda: calls.append(1), 4, statistic=len) == 4
+    assert len(calls) == 5
+    walls = iter([0.05, 0.05, 0.0, 0.05])  # warm-up, then two slow repeats and a fast one
+
+    def call() -> None:
+        import time
+
+        time.sleep(next(walls))
+
+    assert allocation._timed(call, 3) < 0.03  # the fast one: the mean would be 0.033 or more

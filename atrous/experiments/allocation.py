@@ -67,10 +67,12 @@ def claim_effect(experiment: Experiment, claim: Claim) -> float:
     return max(gap, 1.0) if not math.isnan(gap) else 1.0
 
 
-def step_seconds(config: TrainConfig, repeats: int = 2) -> float:
+def step_seconds(
+    config: TrainConfig, repeats: int = 2, statistic: Callable[[list[float]], float] = min
+) -> float:
     """Seconds of one training step of ``config``'s network on random crops, in the run's
     precision and memory format (the model's work only: the fastest of ``repeats`` after one
-    warm-up), for comparing configs."""
+    warm-up, or another ``statistic`` of them), for comparing configs."""
     torch.manual_seed(0)
     cpu = torch.device("cpu")
     precision, layout = arithmetic(config, cpu)
@@ -91,7 +93,7 @@ def step_seconds(config: TrainConfig, repeats: int = 2) -> float:
         loss.backward()
         optimizer.step()
 
-    return _fastest(step, repeats)
+    return _timed(step, repeats, statistic)
 
 
 def eval_seconds(config: TrainConfig, side: int = 256, repeats: int = 2) -> float:
@@ -104,18 +106,22 @@ def eval_seconds(config: TrainConfig, side: int = 256, repeats: int = 2) -> floa
     e = config.eval
     precision = resolve_precision(e.precision, torch.device("cpu"), "eval.precision")
     with evaluation_mode(model, e.output_stride or None), torch.no_grad():
-        return _fastest(lambda: predict_probabilities(model, image, e.scales, e.flip,
-                                                      precision=precision), repeats)  # fmt: skip
+        return _timed(lambda: predict_probabilities(model, image, e.scales, e.flip,
+                                                    precision=precision), repeats)  # fmt: skip
 
 
-def _fastest(call: Callable[[], object], repeats: int) -> float:
+def _timed(
+    call: Callable[[], object], repeats: int, statistic: Callable[[list[float]], float] = min
+) -> float:
+    """``statistic`` (by default the fastest) of ``repeats`` wall times of ``call`` after one
+    warm-up call."""
     call()  # warm-up
-    best = math.inf
+    walls = []
     for _ in range(repeats):
         tic = time.perf_counter()
         call()
-        best = min(best, time.perf_counter() - tic)
-    return best
+        walls.append(time.perf_counter() - tic)
+    return statistic(walls)
 
 
 @dataclass(frozen=True)
