@@ -124,6 +124,11 @@ class UnresolvedResults(ValueError):
     """A chapter uses ``RESULTS`` in a way :func:`results_read` cannot resolve to file names."""
 
 
+class ForeignLibrary(RuntimeError):
+    """The kernel imported atrous from another checkout than the one whose chapter it ran
+    (its results, figures and notes would be that checkout's, under this one's stamp)."""
+
+
 def _code(chapter: Path) -> str:
     notebook = jupytext.read(chapter)
     return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
@@ -375,10 +380,14 @@ def is_fresh(chapter: Path, small: str = "0") -> bool:
 # --- executing ------------------------------------------------------------------------------------
 
 #: Run in the kernel before the first cell (it leaves no cell in the notebook): filter
-#: tqdm's "IProgress not found" warning, and record every file of results/ that is opened.
+#: tqdm's "IProgress not found" warning, record every file of results/ that is opened, and
+#: where the atrous the kernel imports lies.
 _KERNEL_SETUP = """\
 def _atrous_setup():
     import os, sys, warnings
+    import atrous
+    with open(os.environ["ATROUS_IMPORTED"], "w", encoding="utf-8") as f:
+        f.write(os.path.dirname(os.path.abspath(atrous.__file__)))
     warnings.filterwarnings("ignore", message="IProgress not found")
     log, results = os.environ["ATROUS_RESULTS_TRACE"], os.environ["ATROUS_RESULTS_DIR"]
     def hook(event, args):
@@ -448,6 +457,7 @@ def run(chapter: Path, small: str, workdir: str | Path) -> tuple[nbformat.Notebo
     results = results_stamp(chapter)
     with tempfile.TemporaryDirectory() as private:
         trace, setup = Path(private) / "opened", Path(private) / "setup.py"
+        imported = Path(private) / "imported"
         setup.write_text(_KERNEL_SETUP, encoding="utf-8")
         env = {
             **os.environ,
@@ -455,6 +465,10 @@ def run(chapter: Path, small: str, workdir: str | Path) -> tuple[nbformat.Notebo
             "TQDM_DISABLE": "1",  # no progress bar in a notebook that is kept
             "ATROUS_RESULTS_TRACE": str(trace),
             "ATROUS_RESULTS_DIR": str(RESULTS),
+            "ATROUS_IMPORTED": str(imported),
+            # this checkout's atrous, whatever checkout the environment's editable install
+            # names (the kernel runs in a temporary folder)
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         start = time.perf_counter()
         NotebookClient(
@@ -466,6 +480,7 @@ def run(chapter: Path, small: str, workdir: str | Path) -> tuple[nbformat.Notebo
         ).execute(env=env)
         seconds = time.perf_counter() - start
         opened = sorted(set(trace.read_text().split())) if trace.is_file() else []
+        _check_library(imported.read_text(encoding="utf-8") if imported.is_file() else None)
     undeclared = sorted(set(opened) - set(declared))
     if undeclared:
         raise UnresolvedResults(
@@ -476,6 +491,16 @@ def run(chapter: Path, small: str, workdir: str | Path) -> tuple[nbformat.Notebo
     stderr = _tidy_outputs(notebook)
     return notebook, {"results": results, "opened": opened, "stderr": stderr,
                       "seconds": seconds}  # fmt: skip
+
+
+def _check_library(imported: str | None) -> None:
+    """Raise :class:`ForeignLibrary` unless the kernel imported this checkout's atrous."""
+    if imported is None or Path(imported).resolve() != (ROOT / "atrous").resolve():
+        raise ForeignLibrary(
+            f"the kernel imported atrous from {imported or 'nowhere'}, not from this checkout "
+            f"({ROOT / 'atrous'}), so the notebook would show another checkout's results; "
+            f"reinstall it here: .venv/bin/python -m pip install --no-deps -e ."
+        )
 
 
 def write_executed(

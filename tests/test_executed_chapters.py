@@ -321,3 +321,18 @@ def test_the_kernel_shows_no_progress_and_traces_results(sandbox: Path, tmp_path
     assert [o.name for o in outputs] == ["stdout"]
     assert "IProgress" not in outputs[0].text and not PROGRESS_BAR.search(outputs[0].text)
     assert "mIOU 46.95" in outputs[0].text and "1,2" in outputs[0].text
+
+
+@pytest.mark.slow
+def test_the_kernel_imports_this_checkouts_library(sandbox: Path, tmp_path: Path, monkeypatch):
+    """The kernel runs in a temporary folder, where ``import atrous`` would follow the
+    environment's editable install, which may name another checkout (a fresh clone that
+    shares this .venv): its results and notes would be shown under this checkout's stamp.
+    The kernel imports this checkout's atrous, and a run that got another one fails."""
+    sandbox.write_text("# %%\nimport atrous\nprint(atrous.__file__)\n")
+    notebook, _ = notebooks.run(sandbox, "1", tmp_path)
+    (output,) = [o for cell in notebook.cells for o in cell.get("outputs", [])]
+    assert Path(output.text.strip()).parent == (notebooks.ROOT / "atrous").resolve()
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)  # a "checkout" without atrous in it
+    with pytest.raises(notebooks.ForeignLibrary, match="not from this checkout"):
+        notebooks.run(sandbox, "1", tmp_path)
