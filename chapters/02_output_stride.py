@@ -55,7 +55,7 @@ SMALL = os.environ.get("ATROUS_CHAPTER_SMALL") == "1"  # set by the tests: a qui
 BUDGET = "quick" if SMALL else "full"
 PROGRESS = not SMALL and not os.environ.get("TQDM_DISABLE")  # no bars in a kept notebook
 LIVE = Path("runs/chapters") / BUDGET  # this chapter's live results (not the committed ones)
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% [markdown]
 # ## 2.1 Strides become rates
