@@ -206,10 +206,10 @@ for name in ("tab8", "tab9"):
 # ### At the paper's ratios
 #
 # The scaled recipe (chapter 4.5, `results/scaled/`) starts from a pre-trained backbone, as
-# the paper starts from ImageNet: its frozen BN keeps pre-trained statistics, and its batch
-# size changes how BN adapts them, not how it learns them from nothing. Its BN momentum is
-# set so that BN's time constant is the paper's fraction of the schedule. The same two
-# tables, with which classes move each claim:
+# the paper starts from ImageNet: its frozen BN keeps the backbone's pre-trained
+# statistics, and its batch size changes how BN adapts them, not how it learns them from
+# nothing. Its BN momentum is set so that BN's time constant is the paper's fraction of the
+# schedule. The same two tables, with which classes move each claim:
 
 # %%
 for name in ("tab8", "tab9"):
