@@ -227,6 +227,17 @@ for who, spans in lost.items():
           f"32: most {most}")  # fmt: skip
 
 # %% [markdown]
+# On the scaled recipe (chapter 4.5, `results/scaled/`: 256-pixel scenes, rates at the
+# paper's ratios, a pre-trained backbone) the same table, as far as the design's budget
+# reached (its claims are dropped in a fixed order when the budget runs out, the steps
+# past 32 first):
+
+# %%
+print(describe_results("tab1", RESULTS / "scaled", recipe="scaled"))
+
+# %% [markdown]
+# DRAFT: the reading of the final runs goes here.
+#
 # ## 2.4 Real predictions
 #
 # The networks that made those rows are in the store of trained runs (`runs/reproduce/`)

@@ -125,6 +125,15 @@ if (RESULTS / "tab11.png").is_file():
     display(Image(filename=str(RESULTS / "tab11.png")))
 
 # %% [markdown]
+# On the scaled recipe (chapter 4.5, `results/scaled/`), whose design put Tab. 11's two
+# claims first in the order in which the CPU budget drops claims:
+
+# %%
+print(describe_results("tab11", RESULTS / "scaled", recipe="scaled"))
+
+# %% [markdown]
+# DRAFT: the reading of the final runs (or of their dropping) goes here.
+#
 # ## Summary
 #
 # - `torchrun` processes each take every `world`-th image of the same global batch; the
