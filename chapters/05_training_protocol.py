@@ -222,7 +222,7 @@ for name in ("tab8", "tab9"):
 # logits beat downsampled labels, by a third of a point; the large crop beats the small one,
 # by about a point where the paper lost ten; and batch 16 beats 8 beats 4, with batch 4
 # several points down. On the small recipe, from random weights and with 7 x 7 maps, none
-# of these six was decided.
+# of these six was more than inconclusive.
 #
 # ## Summary
 #
