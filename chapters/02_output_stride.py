@@ -239,9 +239,10 @@ print(likely_reasons("tab1", RESULTS / "scaled", recipe="scaled"))
 # %% [markdown]
 # Read it as you read the paper's column. Each claim is one step of the ladder, paired seed
 # by seed; a step the budget did not reach is marked dropped rather than guessed. On these
-# scenes a wire is a few pixels wide and a ball about a tenth of the side, so the round
-# trip of 2.2 predicts where the ladder should break: once a feature cell is larger than
-# the objects, the steps past that stride should cost far more than the ones before it.
+# scenes a wire is 3 to 9 pixels wide and the other objects range from a few pixels to
+# most of the scene, so the round trip of 2.2 predicts how the ladder should fall: the
+# wires are lost first, and past the stride at which a feature cell outgrows the typical
+# object each step should cost more than the one before it.
 # Where a step did not come out the paper's way, the note printed last is a person's
 # reading of why (`results/scaled/notes.toml`).
 #

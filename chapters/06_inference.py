@@ -155,9 +155,9 @@ assert runs["+ flip"].pixels == 2 * runs["+ multi-scale"].pixels
 # %% [markdown]
 # ### At the paper's ratios
 #
-# On the small recipe the multi-scale claims were inconclusive: Tab. 4's smallest scale,
-# 0.5, lies outside the small recipe's training scales (0.75 to 1.5), and at 0.5 and 0.75
-# our thin wires shrink to a pixel or less. The scaled recipe (chapter 4.5,
+# On the small recipe two things stood in the way of the multi-scale claims: Tab. 4's
+# smallest scale, 0.5, lies outside the small recipe's training scales (0.75 to 1.5), and
+# at 0.5 and 0.75 our thin wires shrink to a pixel or less. The scaled recipe (chapter 4.5,
 # `results/scaled/`) keeps the paper's scales and ratios on 256-pixel scenes, trains with
 # scales from 0.5 to 2, and starts from a pre-trained backbone. The same strategies on its
 # networks:
@@ -168,9 +168,11 @@ display(Image(filename=str(RESULTS / "scaled" / "tab4-6-classes.png")))
 print(likely_reasons("tab4-6", RESULTS / "scaled", recipe="scaled"))
 
 # %% [markdown]
-# The per-class figure says where each strategy acts. At output stride 16 the wires,
-# stars, boxes and balls are a few feature cells across, while sail, tent and background
-# cover large areas: feature density should matter most for the first four. VOC's objects
+# The per-class figure says where each strategy acts. At output stride 16 a feature cell
+# is 16 pixels, wider than any wire (3 to 9 pixels) and than the smallest stars, boxes and
+# balls, while background covers most of the scene and what tells a sail from a tent is
+# the scene around it, not its detail: feature density should matter most for the first
+# four. VOC's objects
 # are mostly larger, relative to the image, than our wires and stars, so compare the size
 # of each step with the paper's with that in mind, not only its sign.
 #
