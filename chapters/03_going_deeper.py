@@ -210,7 +210,7 @@ display(Image(filename=str(RESULTS / "scaled" / "tab2-3-curves.png")))
 
 # %% [markdown]
 # With the maps no longer the reason, look at what differs between the networks instead.
-# Block5 to block7 are the only layers that start from random weights, and the curves show
+# Block5 to block7 are the only blocks that start from random weights, and the curves show
 # whether they have caught up with the pre-trained ones by the last of the recipe's 600
 # iterations (the paper trains 30K). The notes, a person's reading of each claim that did
 # not come out the paper's way:

@@ -254,7 +254,7 @@ print(likely_reasons("tab5", RESULTS / "scaled", recipe="scaled"))
 # if pooling carries the scene cue, its gain sits on sail and tent, the two classes that
 # only the whole scene tells apart, and the other classes barely move. Multi-grid in
 # block4 has a competitor here that Tab. 3 did not have: the ASPP after block4 samples
-# the same larger rates. The fourth rate, (6, 12, 18, 24), was judged before any run: its
+# rates larger still. The fourth rate, (6, 12, 18, 24), was judged before any run: its
 # branch keeps too few valid taps on these maps to differ from a 1x1 filter (the table
 # above), so the design never trained it. The note printed last is a person's reading of
 # each claim that did not come out the paper's way; `results/README.md` puts every claim
