@@ -11,6 +11,11 @@ thread, on the scaled recipe's base config (``atrous/configs/scaled.toml``):
   the difference of the wall times over the difference of the iterations is one iteration
   with everything the loop does, and the setup (model, pre-trained backbone, first
   checkpoint) cancels out;
+- **loading**: drawing the same number of batches as the whole iteration's difference
+  covers from the loop's own data pipeline (:class:`atrous.training.sample_stream.SampleStream`
+  over the cache, the recipe's transform, one process), as a fraction of the model step. It
+  is the largest part of the overhead and, unlike the ratio of two wall times taken minutes
+  apart, it does not move with the machine's speed between them;
 - **model step**: :func:`atrous.experiments.allocation.step_seconds`, the same network's
   step on random crops of the recipe's batch and crop size, twice: the fastest of 5 (the
   headline ratio, as measured since the goal was set) and the mean of as many steps as the
@@ -38,8 +43,10 @@ from atrous.experiments.allocation import step_seconds
 from atrous.experiments.provenance import cpu_model, git_commit
 from atrous.recipe.config import load_config
 from atrous.recipe.configs import recipe_path
-from atrous.recipe.datasets import build_dataset
+from atrous.recipe.datasets import build_dataset, train_transform
 from atrous.training.loop import train
+from atrous.training.sample_stream import IterationSampler, SampleStream
+from atrous.training.start import training_set
 
 
 def whole_iteration(config, short: int, long: int) -> float:
@@ -55,6 +62,19 @@ def whole_iteration(config, short: int, long: int) -> float:
     return (walls[1] - walls[0]) / (long - short)
 
 
+def load_seconds(config, batches: int) -> float:
+    """Seconds to draw one batch as the training loop draws it (mean over ``batches``)."""
+    dataset, _ = training_set(config, None, False)
+    stream = SampleStream(dataset, train_transform(config.data), config.train.seed,
+                          range(len(dataset)))  # fmt: skip
+    loader = torch.utils.data.DataLoader(stream, batch_sampler=IterationSampler(
+        0, batches, config.train.batch_size, 0, 1))  # fmt: skip
+    tic = time.perf_counter()
+    for _ in loader:
+        pass
+    return (time.perf_counter() - tic) / batches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--short", type=int, default=5, help="iterations of the short run")
@@ -67,19 +87,23 @@ def main() -> None:
     print(f"CPU: {cpu_model()}; torch threads 1; commit {git_commit()[:12]}; scaled recipe "
           f"(batch {config.train.batch_size}, crop {config.data.crop_size}, cache "
           f"{config.data.cache_dir or 'off'})")  # fmt: skip
-    ratios, mean_ratios = [], []
+    ratios, mean_ratios, loads = [], [], []
     for _ in range(args.repeats):  # in turn, so that a slow spell of the machine hits both
         whole = whole_iteration(config, args.short, args.long)
         model = step_seconds(config, repeats=5)
         mean = step_seconds(config, repeats=args.long - args.short, statistic=statistics.mean)
+        load = load_seconds(config, args.long - args.short)
         ratios.append(whole / model)
         mean_ratios.append(whole / mean)
+        loads.append(load / mean)
         print(f"whole iteration {whole:.3f} s, model step {model:.3f} s (fastest of 5): ratio "
               f"{whole / model:.2f}x; model step {mean:.3f} s (mean of "
-              f"{args.long - args.short}): ratio {whole / mean:.2f}x", flush=True)  # fmt: skip
+              f"{args.long - args.short}): ratio {whole / mean:.2f}x; loading a batch "
+              f"{load:.3f} s, {100 * load / mean:.1f}% of the mean step", flush=True)  # fmt: skip
     print(f"median ratio {statistics.median(ratios):.2f}x against the fastest step, "
           f"{statistics.median(mean_ratios):.2f}x against the mean step, over {len(ratios)} "
-          f"(goal <= 1.15x)")  # fmt: skip
+          f"(goal <= 1.15x); loading a batch: median {100 * statistics.median(loads):.1f}% "
+          f"of the mean step")  # fmt: skip
 
 
 if __name__ == "__main__":
