@@ -12,8 +12,8 @@ thread, on the scaled recipe's base config (``atrous/configs/scaled.toml``):
   with everything the loop does, and the setup (model, pre-trained backbone, first
   checkpoint) cancels out;
 - **loading**: drawing the same number of batches as the whole iteration's difference
-  covers from the loop's own data pipeline (:class:`atrous.training.sample_stream.SampleStream`
-  over the cache, the recipe's transform, one process), as a fraction of the model step. It
+  covers from the loop's own loader (:func:`atrous.training.loop.training_loader`: the
+  cache, the recipe's transform, one process), as a fraction of the model step. It
   is the largest part of the overhead and, unlike the ratio of two wall times taken minutes
   apart, it does not move with the machine's speed between them;
 - **model step**: :func:`atrous.experiments.allocation.step_seconds`, the same network's
@@ -43,9 +43,9 @@ from atrous.experiments.allocation import step_seconds
 from atrous.experiments.provenance import cpu_model, git_commit
 from atrous.recipe.config import load_config
 from atrous.recipe.configs import recipe_path
-from atrous.recipe.datasets import build_dataset, train_transform
-from atrous.training.loop import train
-from atrous.training.sample_stream import IterationSampler, SampleStream
+from atrous.recipe.datasets import build_dataset
+from atrous.training.loop import train, training_loader
+from atrous.training.sample_stream import IterationSampler
 from atrous.training.start import training_set
 
 
@@ -63,12 +63,10 @@ def whole_iteration(config, short: int, long: int) -> float:
 
 
 def load_seconds(config, batches: int) -> float:
-    """Seconds to draw one batch as the training loop draws it (mean over ``batches``)."""
+    """Seconds to draw one batch with the training loop's own loader (mean over ``batches``)."""
     dataset, _ = training_set(config, None, False)
-    stream = SampleStream(dataset, train_transform(config.data), config.train.seed,
-                          range(len(dataset)))  # fmt: skip
-    loader = torch.utils.data.DataLoader(stream, batch_sampler=IterationSampler(
-        0, batches, config.train.batch_size, 0, 1))  # fmt: skip
+    sampler = IterationSampler(0, batches, config.train.batch_size, 0, 1)
+    loader = training_loader(config, dataset, None, sampler, torch.device("cpu"))
     tic = time.perf_counter()
     for _ in loader:
         pass

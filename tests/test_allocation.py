@@ -5,6 +5,7 @@ calculation, claims dropped in the design's order, the seeds written into the de
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -117,8 +118,6 @@ def test_a_timing_is_a_statistic_of_the_repeats_after_one_warm_up():
     walls = iter([0.05, 0.05, 0.0, 0.05])  # warm-up, then two slow repeats and a fast one
 
     def call() -> None:
-        import time
-
         time.sleep(next(walls))
 
     assert allocation._timed(call, 3) < 0.03  # the fast one: the mean would be 0.033 or more

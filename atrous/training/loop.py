@@ -185,7 +185,7 @@ def _start(
     dataset, meta = training_set(config, dataset, progress)
     meta["precision"] = precision
     sampler = IterationSampler(start, stop, t.batch_size, rank, world)
-    loader = _loader(config, dataset, transform, sampler, device)
+    loader = training_loader(config, dataset, transform, sampler, device)
     if rank == 0:
         _open_run_dir(run_dir, config, precision if progress else None)
     return _Run(module, model, optimizer, scaler, loader, device, layout, precision, rank,
@@ -201,7 +201,7 @@ def _open_run_dir(run_dir: Path, config: TrainConfig, announce: str | None) -> N
         print(f"train.precision auto: {announce}", file=sys.stderr)
 
 
-def _loader(
+def training_loader(
     config: TrainConfig,
     dataset: Dataset,
     transform: Transform | None,
